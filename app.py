@@ -1,0 +1,54 @@
+"""Favorites service: wiring only. The logic lives in ``chalicelib``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Chalice, CognitoUserPoolAuthorizer, DynamoDBEvent, Request, Response
+
+from chalicelib import services
+from chalicelib.aggregation import handle_stream_batch
+from chalicelib.settings import get_settings
+
+settings = get_settings()
+app = Chalice(app_name="favorites")
+
+
+def _request() -> Request:
+    request = app.current_request
+    assert request is not None, "Chalice sets current_request for every route call"
+    return request
+
+
+cognito = CognitoUserPoolAuthorizer(
+    "FavoritesUserPool", provider_arns=[settings.cognito_user_pool_arn]
+)
+
+
+@app.route(
+    "/graphql", methods=["GET", "POST"], authorizer=cognito, content_types=["application/json"]
+)
+def graphql() -> Response:
+    # Imported on first use: the stream handler never loads strawberry.
+    from chalicelib.api.view import handle  # noqa: PLC0415
+
+    return handle(_request(), public=False)
+
+
+@app.route("/public/graphql", methods=["GET", "POST"], content_types=["application/json"])
+def public_graphql() -> Response:
+    from chalicelib.api.view import handle  # noqa: PLC0415
+
+    return handle(_request(), public=True)
+
+
+@app.on_dynamodb_record(
+    stream_arn=settings.favorites_stream_arn,
+    batch_size=100,
+    starting_position="TRIM_HORIZON",
+    maximum_batching_window_in_seconds=1,
+)
+def aggregate_favorites(event: DynamoDBEvent) -> dict[str, Any]:
+    return handle_stream_batch(
+        event.to_dict().get("Records", []), services.counts_writer(), settings.favorites_table
+    )

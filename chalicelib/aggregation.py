@@ -1,0 +1,478 @@
+"""From favorites-stream records to favorite counts, exactly once.
+
+Lambda delivers stream batches at least once, and ``ADD`` is not idempotent, so
+each chunk of records is written as one ``TransactWriteItems``: a conditional
+``Put`` of a marker per stream ``eventID`` plus the summed ``ADD``s. A marker
+that already exists means its event was applied before: that event is dropped
+and the rest written. The record parsing and chunk planning are pure; the
+writer receives its client and table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib import tracing
+from chalicelib.ids import is_valid_id
+from chalicelib.sharding import rank_partition
+from chalicelib.windows import buckets_for, day_bucket_expiry, format_timestamp, parse_timestamp
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+logger = logging.getLogger(__name__)
+
+MAX_TRANSACTION_ACTIONS = 100
+# Marker keys start with '#', which no restaurant id can (see chalicelib.ids).
+MARKER_PREFIX = "#EVENT#"
+MARKER_BUCKET = "MARKER"
+MAX_USER_ID_LENGTH = 256
+
+CountKey = tuple[str, str]  # (restaurant_id, bucket)
+
+
+@dataclass(frozen=True)
+class FavoriteEvent:
+    """One INSERT (+1) or REMOVE (-1) of a favorite, as the stream told it."""
+
+    event_id: str
+    sequence_number: str
+    restaurant_id: str
+    user_id: str
+    created_at: datetime
+    delta: int
+    approximate_creation: float | None = None
+
+    def count_keys(self) -> list[CountKey]:
+        return [(self.restaurant_id, bucket) for bucket in buckets_for(self.created_at)]
+
+
+@dataclass(frozen=True)
+class SkippedRecord:
+    """A record that is not applied: ignored by design, or poison (malformed)."""
+
+    event_id: str | None
+    sequence_number: str | None
+    reason: str
+    poison: bool
+
+
+def _string(image: Mapping[str, Any], name: str) -> str | None:
+    value = image.get(name)
+    if isinstance(value, Mapping) and isinstance(value.get("S"), str):
+        return str(value["S"])
+    return None
+
+
+def _table_of(stream_arn: object) -> str | None:
+    # arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>
+    if not isinstance(stream_arn, str) or ":table/" not in stream_arn:
+        return None
+    return stream_arn.split(":table/", 1)[1].split("/", 1)[0]
+
+
+def _approximate_creation(dynamodb: Mapping[str, Any]) -> float | None:
+    value = dynamodb.get("ApproximateCreationDateTime")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def parse_record(
+    record: Mapping[str, Any], favorites_table: str | None = None
+) -> FavoriteEvent | SkippedRecord:
+    """Turn one Lambda stream record into a favorite event, or say why not."""
+    dynamodb = record.get("dynamodb")
+    dynamodb = dynamodb if isinstance(dynamodb, Mapping) else {}
+    event_id = record.get("eventID")
+    sequence = dynamodb.get("SequenceNumber")
+    if not isinstance(event_id, str) or not event_id or not isinstance(sequence, str):
+        return SkippedRecord(None, None, "record without eventID or SequenceNumber", poison=True)
+
+    def skip(reason: str, poison: bool) -> SkippedRecord:
+        return SkippedRecord(event_id, sequence, reason, poison)
+
+    if favorites_table is not None:
+        source = _table_of(record.get("eventSourceARN"))
+        if source is not None and source != favorites_table:
+            return skip(f"record from table {source!r}, not {favorites_table!r}", poison=False)
+    name = record.get("eventName")
+    if name == "MODIFY":
+        return skip("MODIFY changes no count", poison=False)
+    if name not in ("INSERT", "REMOVE"):
+        return skip(f"unknown eventName {name!r}", poison=False)
+
+    image = dynamodb.get("NewImage" if name == "INSERT" else "OldImage")
+    if not isinstance(image, Mapping):
+        return skip(f"{name} without {'NewImage' if name == 'INSERT' else 'OldImage'}", poison=True)
+    restaurant_id = _string(image, "restaurant_id")
+    user_id = _string(image, "user_id")
+    if restaurant_id is None or not is_valid_id(restaurant_id):
+        return skip("restaurant_id missing or not a valid id", poison=True)
+    if not user_id or len(user_id) > MAX_USER_ID_LENGTH:
+        return skip("user_id missing or too long", poison=True)
+
+    approximate = _approximate_creation(dynamodb)
+    created_text = _string(image, "created_at")
+    try:
+        created_at = parse_timestamp(created_text or "")
+    except ValueError:
+        # An INSERT happened when its record was made, so the record's own time
+        # can stand in; a REMOVE's record time says nothing of when the removed
+        # favorite was counted.
+        if name != "INSERT" or approximate is None:
+            return skip("created_at missing or malformed", poison=True)
+        created_at = datetime.fromtimestamp(approximate, UTC)
+    return FavoriteEvent(
+        event_id=event_id,
+        sequence_number=sequence,
+        restaurant_id=restaurant_id,
+        user_id=user_id,
+        created_at=created_at,
+        delta=1 if name == "INSERT" else -1,
+        approximate_creation=approximate,
+    )
+
+
+def sum_deltas(events: Iterable[FavoriteEvent]) -> dict[CountKey, int]:
+    """Net change per (restaurant, bucket); a transaction may touch an item once."""
+    deltas: dict[CountKey, int] = {}
+    for event in events:
+        for key in event.count_keys():
+            deltas[key] = deltas.get(key, 0) + event.delta
+    return deltas
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive events that fit in one transaction."""
+
+    events: tuple[FavoriteEvent, ...]
+
+    @property
+    def deltas(self) -> dict[CountKey, int]:
+        return {key: delta for key, delta in sum_deltas(self.events).items() if delta}
+
+    @property
+    def action_count(self) -> int:
+        return len(self.events) + len(self.deltas)
+
+
+def plan_chunks(
+    events: Sequence[FavoriteEvent], max_actions: int = MAX_TRANSACTION_ACTIONS
+) -> list[Chunk]:
+    """Split events, in stream order, into chunks of at most ``max_actions`` actions.
+
+    Each event costs one marker plus the count items it adds to its chunk.
+    Stream order is kept so that a failed chunk's first event is the first
+    record not applied.
+    """
+    chunks: list[Chunk] = []
+    current: list[FavoriteEvent] = []
+    keys: set[CountKey] = set()
+    for event in events:
+        new_keys = set(event.count_keys()) - keys
+        if current and len(current) + 1 + len(keys) + len(new_keys) > max_actions:
+            chunks.append(Chunk(tuple(current)))
+            current, keys = [], set()
+            new_keys = set(event.count_keys())
+        current.append(event)
+        keys |= new_keys
+    if current:
+        chunks.append(Chunk(tuple(current)))
+    return chunks
+
+
+# Cancellation reasons and errors that are worth trying again.
+TRANSIENT_REASONS = frozenset(
+    {
+        "TransactionConflict",
+        "ThrottlingError",
+        "ProvisionedThroughputExceeded",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+TRANSIENT_ERRORS = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+        "TransactionConflictException",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """What a cancelled transaction's ``CancellationReasons`` say."""
+
+    duplicate_markers: frozenset[int]
+    transient: bool
+    permanent: str | None
+
+
+def read_cancellation(reasons: Sequence[Mapping[str, Any]], marker_count: int) -> Cancellation:
+    """Classify each action's reason; markers are the first ``marker_count`` actions."""
+    if not reasons:
+        return Cancellation(frozenset(), False, "transaction cancelled without reasons")
+    duplicates: set[int] = set()
+    transient = False
+    permanent: str | None = None
+    for index, reason in enumerate(reasons):
+        code = str(reason.get("Code") or "None")
+        if code == "None":
+            continue
+        if code == "ConditionalCheckFailed" and index < marker_count:
+            duplicates.add(index)
+        elif code in TRANSIENT_REASONS:
+            transient = True
+        else:
+            permanent = permanent or f"action {index}: {code} {reason.get('Message', '')}".strip()
+    if not duplicates and not transient and permanent is None:
+        permanent = "transaction cancelled with no failing action"
+    return Cancellation(frozenset(duplicates), transient, permanent)
+
+
+def backoff_delay(
+    attempt: int, rng: Callable[[], float], base: float = 0.05, cap: float = 2.0
+) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt))."""
+    return float(rng() * min(cap, base * (2**attempt)))
+
+
+class WriteFailed(Exception):
+    """A chunk could not be written; its events must be delivered again."""
+
+
+@dataclass
+class ChunkOutcome:
+    applied: int = 0
+    duplicates: int = 0
+    retries: int = 0
+
+
+class CountsWriter:
+    """Applies chunks to the FavoriteCounts table, each as one transaction."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        shards: int,
+        day_retention_days: int,
+        marker_ttl_seconds: int,
+        budget_seconds: float,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self._shards = shards
+        self._day_retention_days = day_retention_days
+        self._marker_ttl = marker_ttl_seconds
+        self._budget = budget_seconds
+        self._clock = clock
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._rng = rng
+
+    def actions(self, events: Sequence[FavoriteEvent]) -> list[TransactWriteItemTypeDef]:
+        """The transaction for ``events``: their markers first, then the summed updates."""
+        now = self._clock()
+        stamp = format_timestamp(datetime.fromtimestamp(now, UTC))
+        actions: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {
+                        "restaurant_id": {"S": MARKER_PREFIX + event.event_id},
+                        "bucket": {"S": MARKER_BUCKET},
+                        "sequence_number": {"S": event.sequence_number},
+                        "applied_at": {"S": stamp},
+                        "expires_at": {"N": str(int(now) + self._marker_ttl)},
+                    },
+                    "ConditionExpression": "attribute_not_exists(restaurant_id)",
+                }
+            }
+            for event in events
+        ]
+        for (restaurant_id, bucket), delta in sum_deltas(events).items():
+            if not delta:
+                continue
+            update = "ADD favorite_count :delta SET updated_at = :now, rank_partition = :partition"
+            values: dict[str, Any] = {
+                ":delta": {"N": str(delta)},
+                ":now": {"S": stamp},
+                ":partition": {"S": rank_partition(bucket, restaurant_id, self._shards)},
+            }
+            expiry = day_bucket_expiry(bucket, self._day_retention_days)
+            if expiry is not None:
+                update += ", expires_at = :expires"
+                values[":expires"] = {"N": str(expiry)}
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": {"restaurant_id": {"S": restaurant_id}, "bucket": {"S": bucket}},
+                        "UpdateExpression": update,
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            )
+        return actions
+
+    def write(self, chunk: Chunk) -> ChunkOutcome:
+        """Apply ``chunk`` exactly once, or raise ``WriteFailed`` having applied none of it."""
+        outcome = ChunkOutcome()
+        pending = list(chunk.events)
+        deadline = self._monotonic() + self._budget
+        attempt = 0
+        while pending:
+            try:
+                self._client.transact_write_items(TransactItems=self.actions(pending))
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                if code == "TransactionCanceledException":
+                    verdict = read_cancellation(
+                        error.response.get("CancellationReasons", []),
+                        len(pending),
+                    )
+                    if verdict.permanent:
+                        raise WriteFailed(verdict.permanent) from error
+                    if verdict.duplicate_markers:
+                        outcome.duplicates += len(verdict.duplicate_markers)
+                        pending = [
+                            event
+                            for index, event in enumerate(pending)
+                            if index not in verdict.duplicate_markers
+                        ]
+                    if not verdict.transient:
+                        continue  # only duplicates: write the rest straight away
+                elif code not in TRANSIENT_ERRORS:
+                    raise WriteFailed(f"{code}: {error}") from error
+                delay = backoff_delay(attempt, self._rng)
+                if self._monotonic() + delay > deadline:
+                    raise WriteFailed(
+                        f"still failing ({code}) after {attempt + 1} attempts"
+                    ) from error
+                outcome.retries += 1
+                attempt += 1
+                self._sleep(delay)
+            else:
+                outcome.applied = len(pending)
+                return outcome
+        return outcome
+
+
+@dataclass
+class BatchReport:
+    records: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    poison: int = 0
+    retries: int = 0
+    chunks: int = 0
+    lag_seconds: float = 0.0
+    failed_sequence_number: str | None = None
+    failure: str | None = None
+    poison_event_ids: list[str] = field(default_factory=list)
+
+    def response(self) -> dict[str, list[dict[str, str]]]:
+        """The partial-batch answer Lambda reads (``ReportBatchItemFailures``)."""
+        if self.failed_sequence_number is None:
+            return {"batchItemFailures": []}
+        return {"batchItemFailures": [{"itemIdentifier": self.failed_sequence_number}]}
+
+    def annotations(self) -> dict[str, int | float | bool]:
+        return {
+            "records": self.records,
+            "applied": self.applied,
+            "duplicates": self.duplicates,
+            "skipped": self.skipped,
+            "poison": self.poison,
+            "retries": self.retries,
+            "chunks": self.chunks,
+            "lag_seconds": round(self.lag_seconds, 3),
+            "failed": self.failed_sequence_number is not None,
+        }
+
+
+def process_batch(
+    records: Sequence[Mapping[str, Any]],
+    writer: CountsWriter,
+    *,
+    favorites_table: str | None,
+    now: float,
+) -> BatchReport:
+    """Apply a stream batch; stop at the first chunk that cannot be written."""
+    report = BatchReport(records=len(records))
+    events: list[FavoriteEvent] = []
+    oldest: float | None = None
+    for record in records:
+        parsed = parse_record(record, favorites_table)
+        if isinstance(parsed, SkippedRecord):
+            report.skipped += 1
+            if parsed.poison:
+                report.poison += 1
+                report.poison_event_ids.append(parsed.event_id or "?")
+                logger.warning(
+                    "skipping poison record %s (%s): %s",
+                    parsed.event_id,
+                    parsed.sequence_number,
+                    parsed.reason,
+                )
+            continue
+        events.append(parsed)
+        if parsed.approximate_creation is not None:
+            oldest = min(oldest or parsed.approximate_creation, parsed.approximate_creation)
+    if oldest is not None:
+        report.lag_seconds = max(0.0, now - oldest)
+
+    for chunk in plan_chunks(events):
+        try:
+            outcome = writer.write(chunk)
+        except WriteFailed as error:
+            report.failed_sequence_number = chunk.events[0].sequence_number
+            report.failure = str(error)
+            logger.error(
+                "chunk starting at %s not applied, asking for redelivery: %s",
+                report.failed_sequence_number,
+                error,
+            )
+            break
+        report.chunks += 1
+        report.applied += outcome.applied
+        report.duplicates += outcome.duplicates
+        report.retries += outcome.retries
+    return report
+
+
+def handle_stream_batch(
+    records: Sequence[Mapping[str, Any]], writer: CountsWriter, favorites_table: str
+) -> dict[str, list[dict[str, str]]]:
+    """The stream handler's body: apply, trace, log one line, answer Lambda."""
+    with tracing.subsegment("aggregate_favorites") as span:
+        report = process_batch(records, writer, favorites_table=favorites_table, now=time.time())
+        for key, value in report.annotations().items():
+            span.annotate(key, value)
+    logger.info(json.dumps({"message": "favorites stream batch", **report.annotations()}))
+    return report.response()

@@ -1,0 +1,30 @@
+"""What resolvers reach through ``info.context``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from chalicelib.errors import Unauthenticated
+from chalicelib.favorites import FavoritesStore
+from chalicelib.rankings import RankingStore
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RequestContext:
+    user_id: str | None
+    favorites: FavoritesStore
+    rankings: RankingStore
+    clock: Callable[[], datetime] = utcnow
+
+    def require_user(self) -> str:
+        if self.user_id is None:
+            raise Unauthenticated(
+                "this operation needs a signed-in user (a token with a sub claim)"
+            )
+        return self.user_id

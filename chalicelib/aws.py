@@ -1,0 +1,59 @@
+"""boto3 clients, built lazily and once per process.
+
+Nothing here runs at import time, so importing the app is cheap and tests can
+swap the endpoint (moto, DynamoDB Local) before the first call.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any, cast
+
+import boto3
+from botocore.config import Config
+
+from chalicelib import tracing
+from chalicelib.settings import get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+
+
+def _client_args() -> dict[str, Any]:
+    settings = get_settings()
+    args: dict[str, Any] = {
+        "region_name": settings.region,
+        # Standard retries cover throttling and 5xx; our own backoff sits on top
+        # for cancelled transactions, which botocore does not retry.
+        "config": Config(
+            retries={"mode": "standard", "max_attempts": 4},
+            connect_timeout=2,
+            read_timeout=5,
+            max_pool_connections=32,
+        ),
+    }
+    if settings.dynamodb_endpoint_url:
+        args["endpoint_url"] = settings.dynamodb_endpoint_url
+        # DynamoDB Local accepts any credentials but boto3 insists on some.
+        args["aws_access_key_id"] = "local"
+        args["aws_secret_access_key"] = "local"
+    return args
+
+
+@cache
+def dynamodb() -> DynamoDBClient:
+    tracing.instrument_aws()
+    return cast("DynamoDBClient", boto3.client("dynamodb", **_client_args()))
+
+
+@cache
+def dynamodb_streams() -> DynamoDBStreamsClient:
+    tracing.instrument_aws()
+    return cast("DynamoDBStreamsClient", boto3.client("dynamodbstreams", **_client_args()))
+
+
+def reset() -> None:
+    """Forget the clients (tests change endpoints between sessions)."""
+    dynamodb.cache_clear()
+    dynamodb_streams.cache_clear()

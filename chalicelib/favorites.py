@@ -1,0 +1,155 @@
+"""The Favorites table: one item per (restaurant, user) pair."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import InvalidInput
+from chalicelib.ids import is_valid_id
+from chalicelib.windows import format_timestamp, parse_timestamp
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+BY_USER_INDEX = "by_user"
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class FavoriteChange:
+    restaurant_id: str
+    is_favorite: bool
+    changed: bool
+
+
+@dataclass(frozen=True)
+class Favorite:
+    restaurant_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class FavoritePage:
+    items: list[Favorite]
+    end_cursor: str | None
+    has_next_page: bool
+
+
+def encode_cursor(favorite: Favorite) -> str:
+    """An opaque position in a user's favorites, newest first.
+
+    It names only the restaurant and time: the user always comes from the
+    caller's identity, so a cursor can never open somebody else's list.
+    """
+    payload = {"r": favorite.restaurant_id, "c": format_timestamp(favorite.created_at)}
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Favorite:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw)
+        restaurant_id, created = payload["r"], payload["c"]
+        if not is_valid_id(restaurant_id):
+            raise ValueError("bad restaurant id")
+        return Favorite(restaurant_id, parse_timestamp(created))
+    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("after is not a cursor this API returned") from None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class FavoritesStore:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self._clock = clock
+
+    def add(self, user_id: str, restaurant_id: str) -> FavoriteChange:
+        """Favorite once: a repeat writes nothing, so the stream sees nothing."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "restaurant_id": {"S": restaurant_id},
+                    "user_id": {"S": user_id},
+                    "created_at": {"S": format_timestamp(self._clock())},
+                },
+                ConditionExpression="attribute_not_exists(restaurant_id)",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return FavoriteChange(restaurant_id, is_favorite=True, changed=False)
+        return FavoriteChange(restaurant_id, is_favorite=True, changed=True)
+
+    def remove(self, user_id: str, restaurant_id: str) -> FavoriteChange:
+        response = self._client.delete_item(
+            TableName=self._table,
+            Key={"restaurant_id": {"S": restaurant_id}, "user_id": {"S": user_id}},
+            ReturnValues="ALL_OLD",
+        )
+        return FavoriteChange(restaurant_id, is_favorite=False, changed="Attributes" in response)
+
+    def contains(self, user_id: str, restaurant_id: str) -> bool:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key={"restaurant_id": {"S": restaurant_id}, "user_id": {"S": user_id}},
+            ProjectionExpression="restaurant_id",
+            ConsistentRead=True,
+        )
+        return "Item" in response
+
+    def list_for_user(self, user_id: str, first: int, after: str | None = None) -> FavoritePage:
+        """A user's favorites, newest first, ``first`` at a time."""
+        if not 1 <= first <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"first must be between 1 and {MAX_PAGE_SIZE}, got {first}")
+        query: dict[str, object] = {
+            "TableName": self._table,
+            "IndexName": BY_USER_INDEX,
+            "KeyConditionExpression": "user_id = :user",
+            "ExpressionAttributeValues": {":user": {"S": user_id}},
+            "ScanIndexForward": False,
+        }
+        if after is not None:
+            start = decode_cursor(after)
+            query["ExclusiveStartKey"] = {
+                "user_id": {"S": user_id},
+                "created_at": {"S": format_timestamp(start.created_at)},
+                "restaurant_id": {"S": start.restaurant_id},
+            }
+        items: list[Favorite] = []
+        # One more than asked for tells whether there is a next page.
+        while len(items) <= first:
+            query["Limit"] = first + 1 - len(items)
+            response = self._client.query(**query)  # type: ignore[arg-type]
+            for item in response.get("Items", []):
+                items.append(
+                    Favorite(item["restaurant_id"]["S"], parse_timestamp(item["created_at"]["S"]))
+                )
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        page = items[:first]
+        has_next = len(items) > first
+        return FavoritePage(
+            items=page,
+            end_cursor=encode_cursor(page[-1]) if page else None,
+            has_next_page=has_next,
+        )

@@ -1,0 +1,43 @@
+"""The service's objects, built on first use and kept for the container's life."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from chalicelib import aws
+from chalicelib.aggregation import CountsWriter
+from chalicelib.favorites import FavoritesStore
+from chalicelib.rankings import RankingStore
+from chalicelib.settings import get_settings
+
+
+@cache
+def favorites() -> FavoritesStore:
+    return FavoritesStore(aws.dynamodb(), get_settings().favorites_table)
+
+
+@cache
+def rankings() -> RankingStore:
+    settings = get_settings()
+    return RankingStore(aws.dynamodb(), settings.counts_table, settings.ranking_shards)
+
+
+@cache
+def counts_writer() -> CountsWriter:
+    settings = get_settings()
+    return CountsWriter(
+        aws.dynamodb(),
+        settings.counts_table,
+        shards=settings.ranking_shards,
+        day_retention_days=settings.day_bucket_retention_days,
+        marker_ttl_seconds=settings.marker_ttl_seconds,
+        budget_seconds=settings.write_budget_seconds,
+    )
+
+
+def reset() -> None:
+    """Forget settings, clients and stores (tests switch environments)."""
+    get_settings.cache_clear()
+    aws.reset()
+    for factory in (favorites, rankings, counts_writer):
+        factory.cache_clear()

@@ -1,0 +1,94 @@
+"""The one place that reads the environment.
+
+Chalice sets these per stage from ``.chalice/config.json``; the local stack and
+the tests set them directly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+
+class SettingsError(ValueError):
+    """A setting is present but unusable; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    favorites_table: str
+    counts_table: str
+    favorites_stream_arn: str
+    cognito_user_pool_arn: str
+    dynamodb_endpoint_url: str | None
+    ranking_shards: int
+    day_bucket_retention_days: int
+    marker_ttl_seconds: int
+    graphiql: bool
+    write_budget_seconds: float
+    tracing: bool
+
+    @property
+    def is_local_endpoint(self) -> bool:
+        return self.dynamodb_endpoint_url is not None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def from_env(env: Mapping[str, str]) -> Settings:
+    stage = env.get("STAGE", "local")
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    favorites_table = env.get("FAVORITES_TABLE", f"favorites-{stage}")
+    return Settings(
+        stage=stage,
+        region=region,
+        favorites_table=favorites_table,
+        counts_table=env.get("FAVORITE_COUNTS_TABLE", f"favorite-counts-{stage}"),
+        favorites_stream_arn=env.get(
+            "FAVORITES_STREAM_ARN",
+            f"arn:aws:dynamodb:{region}:000000000000:table/{favorites_table}/stream/local",
+        ),
+        cognito_user_pool_arn=env.get(
+            "COGNITO_USER_POOL_ARN",
+            f"arn:aws:cognito-idp:{region}:000000000000:userpool/{region}_local",
+        ),
+        dynamodb_endpoint_url=env.get("DYNAMODB_ENDPOINT_URL") or None,
+        ranking_shards=_int(env, "RANKING_SHARDS", 1, 1, 256),
+        day_bucket_retention_days=_int(env, "DAY_BUCKET_RETENTION_DAYS", 90, 1, 3660),
+        marker_ttl_seconds=_int(env, "MARKER_TTL_SECONDS", 2 * 24 * 3600, 86400, 30 * 86400),
+        graphiql=_bool(env, "GRAPHIQL_ENABLED", stage != "prod"),
+        write_budget_seconds=float(_int(env, "WRITE_BUDGET_SECONDS", 20, 1, 600)),
+        # Lambda sets AWS_LAMBDA_FUNCTION_NAME; anywhere else tracing stays off.
+        tracing=_bool(env, "TRACING_ENABLED", "AWS_LAMBDA_FUNCTION_NAME" in env),
+    )
+
+
+@cache
+def get_settings() -> Settings:
+    return from_env(os.environ)

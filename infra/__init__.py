@@ -1,0 +1,1 @@
+"""CloudFormation definitions of the service's AWS resources."""

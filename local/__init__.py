@@ -1,0 +1,1 @@
+"""Local development: DynamoDB Local, the stream worker and the whole stack."""

