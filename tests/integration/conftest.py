@@ -1,0 +1,76 @@
+"""Integration tier: DynamoDB Local (AWS's engine) on a free port, real streams.
+
+Skips only where Java is missing, and never under CI=true: there a missing
+Java or DynamoDB Local fails the run loudly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib import aws, services
+from infra.tables import TableNames, ensure_tables, stream_arn
+from local.dynamodb_local import DynamoDBLocal, free_port, java
+from local.stream_worker import StreamWorker
+from tests.support import COUNTS_TABLE, FAVORITES_TABLE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[DynamoDBLocal]:
+    if java() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Java is required for the integration tests under CI=true")
+        pytest.skip("Java is not installed: DynamoDB Local cannot run")
+    server = DynamoDBLocal(free_port()).start()
+    previous = os.environ.get("DYNAMODB_ENDPOINT_URL")
+    os.environ["DYNAMODB_ENDPOINT_URL"] = server.endpoint_url
+    services.reset()
+    yield server
+    server.stop()
+    if previous is None:
+        os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
+    else:
+        os.environ["DYNAMODB_ENDPOINT_URL"] = previous
+    services.reset()
+
+
+@pytest.fixture
+def dynamodb(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
+    """Fresh tables for each test, created from infra/tables.json."""
+    services.reset()
+    client = aws.dynamodb()
+    for name in (FAVORITES_TABLE, COUNTS_TABLE):
+        if name in client.list_tables()["TableNames"]:
+            client.delete_table(TableName=name)
+            client.get_waiter("table_not_exists").wait(TableName=name)
+    ensure_tables(client, TableNames(FAVORITES_TABLE, COUNTS_TABLE))
+    yield client
+    services.reset()
+
+
+@pytest.fixture
+def client(dynamodb: Any) -> Iterator[Client]:
+    from app import app
+
+    with Client(app, stage_name="test", project_dir=str(ROOT)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def worker(dynamodb: Any) -> StreamWorker:
+    """Feeds the real Favorites stream to the real handler, as Lambda would."""
+    from app import aggregate_favorites
+
+    return StreamWorker(
+        streams=aws.dynamodb_streams(),
+        stream_arn=stream_arn(dynamodb, FAVORITES_TABLE),
+        handler=aggregate_favorites,
+    )
