@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import uuid
@@ -10,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.windows import format_timestamp
+from local.tokens import token
 
 FAVORITES_TABLE = "favorites-test"
 COUNTS_TABLE = "favorite-counts-test"
@@ -79,19 +79,6 @@ def stream_record(
 
 def stream_event(records: list[dict[str, Any]]) -> dict[str, Any]:
     return {"Records": records}
-
-
-def token(sub: str | None, **claims: Any) -> str:
-    """An unsigned JWT: ``chalice local`` and the test client decode without verifying."""
-    payload: dict[str, Any] = dict(claims)
-    if sub is not None:
-        payload.setdefault("sub", sub)
-        payload.setdefault("cognito:username", sub)
-
-    def part(value: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(payload)}.signature"
 
 
 def graphql(

@@ -118,7 +118,7 @@ def test_mutations_on_the_public_route_are_unauthenticated(client, dynamodb):
 
 
 def test_a_token_without_sub_has_no_identity(client, dynamodb):
-    from tests.support import token
+    from local.tokens import token
 
     response = client.http.post(
         "/graphql",
