@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice, CognitoUserPoolAuthorizer, DynamoDBEvent, Request, Response
+from chalice.app import (
+    Chalice,
+    CognitoUserPoolAuthorizer,
+    CORSConfig,
+    DynamoDBEvent,
+    Request,
+    Response,
+)
 
 from chalicelib import services
 from chalicelib.aggregation import handle_stream_batch
@@ -23,10 +30,16 @@ def _request() -> Request:
 cognito = CognitoUserPoolAuthorizer(
     "FavoritesUserPool", provider_arns=[settings.cognito_user_pool_arn]
 )
+# Browsers may call the API only from the stage's one allowed origin (none: same-origin only).
+cors = CORSConfig(allow_origin=settings.cors_allow_origin) if settings.cors_allow_origin else None
 
 
 @app.route(
-    "/graphql", methods=["GET", "POST"], authorizer=cognito, content_types=["application/json"]
+    "/graphql",
+    methods=["GET", "POST"],
+    authorizer=cognito,
+    content_types=["application/json"],
+    cors=cors,
 )
 def graphql() -> Response:
     # Imported on first use: the stream handler never loads strawberry.
@@ -35,7 +48,9 @@ def graphql() -> Response:
     return handle(_request(), public=False)
 
 
-@app.route("/public/graphql", methods=["GET", "POST"], content_types=["application/json"])
+@app.route(
+    "/public/graphql", methods=["GET", "POST"], content_types=["application/json"], cors=cors
+)
 def public_graphql() -> Response:
     from chalicelib.api.view import handle  # noqa: PLC0415
 

@@ -7,9 +7,12 @@ the tests set them directly.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
 class SettingsError(ValueError):
@@ -29,6 +32,7 @@ class Settings:
     day_bucket_retention_days: int
     marker_ttl_seconds: int
     graphiql: bool
+    cors_allow_origin: str | None
     write_budget_seconds: float
     tracing: bool
 
@@ -61,6 +65,15 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def _origin(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name) or None
+    # One explicit origin: API Gateway answers preflights with a fixed header,
+    # and a wildcard would hand the API to any page.
+    if raw is not None and not _ORIGIN.fullmatch(raw):
+        raise SettingsError(f"{name} must be one origin like https://app.example.com, got {raw!r}")
+    return raw
+
+
 def from_env(env: Mapping[str, str]) -> Settings:
     stage = env.get("STAGE", "local")
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -83,6 +96,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         day_bucket_retention_days=_int(env, "DAY_BUCKET_RETENTION_DAYS", 90, 1, 3660),
         marker_ttl_seconds=_int(env, "MARKER_TTL_SECONDS", 2 * 24 * 3600, 86400, 30 * 86400),
         graphiql=_bool(env, "GRAPHIQL_ENABLED", stage != "prod"),
+        cors_allow_origin=_origin(env, "CORS_ALLOW_ORIGIN"),
         write_budget_seconds=float(_int(env, "WRITE_BUDGET_SECONDS", 20, 1, 600)),
         # Lambda sets AWS_LAMBDA_FUNCTION_NAME; anywhere else tracing stays off.
         tracing=_bool(env, "TRACING_ENABLED", "AWS_LAMBDA_FUNCTION_NAME" in env),

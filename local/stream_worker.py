@@ -194,6 +194,7 @@ class StreamWorker:
         while not stop.is_set():
             try:
                 if self.poll_once() == 0:
+                    self.stats.lag_seconds = 0.0  # caught up: nothing waits
                     stop.wait(self.batching_window)
             except Exception:
                 logger.exception("polling the stream failed; retrying")

@@ -1,0 +1,49 @@
+"""The running stack's status file: where things listen and how the stream worker is doing.
+
+The stack rewrites it every half second; the simulator, the leaderboard, the
+demo and the tests read it instead of being told every port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+FILE_NAME = "stack-status.json"
+
+
+def path(data_dir: Path) -> Path:
+    return data_dir / FILE_NAME
+
+
+def write(data_dir: Path, status: dict[str, Any]) -> None:
+    target = path(data_dir)
+    temporary = target.with_suffix(".tmp")
+    temporary.write_text(json.dumps(status, indent=2))
+    temporary.replace(target)  # atomic: a reader never sees half a file
+
+
+def read(data_dir: Path) -> dict[str, Any] | None:
+    """The status of a running stack; ``None`` when none runs (no file, or a dead pid)."""
+    try:
+        status: dict[str, Any] = json.loads(path(data_dir).read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(int(status["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return None
+    return status
+
+
+def wait(data_dir: Path, timeout: float = 120.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = read(data_dir)
+        if status is not None:
+            return status
+        time.sleep(0.2)
+    raise TimeoutError(f"no running stack wrote {path(data_dir)} within {timeout:.0f}s")
