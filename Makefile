@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM_STAMP := local/node_modules/.installed
 
-.PHONY: install run test test-unit test-functional test-integration lint schema clean
+.PHONY: install run demo test test-unit test-functional test-integration lint schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ install: $(STAMP) $(NPM_STAMP)
 
 run: install
 	$(BIN)/python -m local.stack
+
+demo: install
+	$(BIN)/python -m local.demo
 
 test: install
 	$(BIN)/python -m pytest
