@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM_STAMP := local/node_modules/.installed
+# The browser test drives Debian's chromium through its chromedriver; nothing else fetches a browser.
+BROWSER := /usr/bin/chromium /usr/bin/chromedriver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install run demo test test-unit test-functional test-integration lint schema clean
 
@@ -22,7 +25,8 @@ $(NPM_STAMP): local/package.json local/package-lock.json
 
 install: $(STAMP) $(NPM_STAMP)
 	@command -v java >/dev/null || { \
-	  echo "Java is missing: DynamoDB Local needs it (apt-get install openjdk-17-jre-headless)."; \
+	  echo "Java is missing: DynamoDB Local needs it (apt-get install openjdk-17-jre-headless);"; \
+	  echo "make run falls back to moto's DynamoDB server and says what differs."; \
 	  if [ "$$CI" = "true" ]; then exit 1; fi; }
 
 run: install
@@ -31,7 +35,11 @@ run: install
 demo: install
 	$(BIN)/python -m local.demo
 
-test: install
+$(BROWSER):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
+
+test: install $(BROWSER)
 	$(BIN)/python -m pytest
 
 test-unit: install
