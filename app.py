@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from chalice.app import Chalice, CognitoUserPoolAuthorizer, DynamoDBEvent, Request, Response
 
 from chalicelib import services
-from chalicelib.aggregation import handle_stream_batch
+from chalicelib.aggregation import handle_stream_batch, remaining_seconds
 from chalicelib.settings import get_settings
 
 settings = get_settings()
 app = Chalice(app_name="favorites")
+# Lambda's root logger passes WARNING and up only; the per-batch report is INFO.
+logging.getLogger("chalicelib").setLevel(settings.log_level)
 
 
 def _request() -> Request:
@@ -50,5 +53,8 @@ def public_graphql() -> Response:
 )
 def aggregate_favorites(event: DynamoDBEvent) -> dict[str, Any]:
     return handle_stream_batch(
-        event.to_dict().get("Records", []), services.counts_writer(), settings.favorites_table
+        event.to_dict().get("Records", []),
+        services.counts_writer(),
+        settings.favorites_table,
+        remaining_seconds(event.context),
     )
