@@ -75,7 +75,11 @@ class FakeSleep:
         self.delays.append(seconds)
 
 
-def make_writer(client: Any, sleep: Callable[[float], None] | None = None) -> CountsWriter:
+def make_writer(
+    client: Any,
+    sleep: Callable[[float], None] | None = None,
+    rng: Callable[[], float] = random.random,
+) -> CountsWriter:
     return CountsWriter(
         client,
         COUNTS_TABLE,
@@ -84,6 +88,7 @@ def make_writer(client: Any, sleep: Callable[[float], None] | None = None) -> Co
         marker_ttl_seconds=2 * 86400,
         budget_seconds=10,
         sleep=sleep or FakeSleep(),
+        rng=rng,
     )
 
 
@@ -249,11 +254,12 @@ def test_conflicts_and_throttling_are_recovered_by_the_backoff(
     client = FaultyClient(
         dynamodb, before={1: conflict, 2: throttled, 3: conflict, 5: throttled, 6: conflict}
     )
-    report = deliver(make_writer(client, sleep), records)
+    # The jitter pinned to its ceiling, so the delays show the exponential growth.
+    report = deliver(make_writer(client, sleep, rng=lambda: 1.0), records)
     assert report.failed_sequence_number is None
     assert (report.applied, report.retries, client.faults_raised) == (40, 5, 5)
-    assert len(sleep.delays) == 5
-    assert sleep.delays[:3] == sorted(sleep.delays[:3])  # jittered, but the ceiling grows
+    # Three retries of the first chunk, then two of the second (each chunk starts over).
+    assert sleep.delays == pytest.approx([0.05, 0.1, 0.2, 0.05, 0.1])
     assert_exact(dynamodb, favorites, reconciler)
 
 
