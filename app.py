@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from chalice.app import (
     Chalice,
+    CloudWatchEvent,
     CognitoUserPoolAuthorizer,
     CORSConfig,
     DynamoDBEvent,
+    Rate,
     Request,
     Response,
 )
 
 from chalicelib import services
-from chalicelib.aggregation import handle_stream_batch
+from chalicelib.aggregation import handle_stream_batch, remaining_seconds
 from chalicelib.settings import get_settings
 
 settings = get_settings()
 app = Chalice(app_name="favorites")
+# Lambda's root logger passes WARNING and up only; the per-batch report is INFO.
+logging.getLogger("chalicelib").setLevel(settings.log_level)
 
 
 def _request() -> Request:
@@ -65,5 +70,14 @@ def public_graphql() -> Response:
 )
 def aggregate_favorites(event: DynamoDBEvent) -> dict[str, Any]:
     return handle_stream_batch(
-        event.to_dict().get("Records", []), services.counts_writer(), settings.favorites_table
+        event.to_dict().get("Records", []),
+        services.counts_writer(),
+        settings.favorites_table,
+        remaining_seconds(event.context),
     )
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS))
+def reconcile_counts(event: CloudWatchEvent) -> dict[str, Any]:
+    # Report only: the run logs drift per bucket; repairing is a person's call (README).
+    return services.reconciler().run(repair=False).summary()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import tracing
 from chalicelib.ids import is_valid_id
@@ -153,6 +153,32 @@ def sum_deltas(events: Iterable[FavoriteEvent]) -> dict[CountKey, int]:
     return deltas
 
 
+def count_item_update(
+    restaurant_id: str,
+    bucket: str,
+    *,
+    now: float,
+    shards: int,
+    day_retention_days: int,
+) -> tuple[str, dict[str, Any]]:
+    """``UpdateExpression`` and values adding ``:delta`` to one count item.
+
+    The one definition of a count item's attributes: the stream writer and the
+    reconciler's repair both use it, so a repaired item ranks and expires
+    exactly like a streamed one. The caller supplies ``:delta``.
+    """
+    update = "ADD favorite_count :delta SET updated_at = :now, rank_partition = :partition"
+    values: dict[str, Any] = {
+        ":now": {"S": format_timestamp(datetime.fromtimestamp(now, UTC))},
+        ":partition": {"S": rank_partition(bucket, restaurant_id, shards)},
+    }
+    expiry = day_bucket_expiry(bucket, day_retention_days)
+    if expiry is not None:
+        update += ", expires_at = :expires"
+        values[":expires"] = {"N": str(expiry)}
+    return update, values
+
+
 @dataclass(frozen=True)
 class Chunk:
     """Consecutive events that fit in one transaction."""
@@ -255,6 +281,10 @@ def backoff_delay(
     return float(rng() * min(cap, base * (2**attempt)))
 
 
+# A safety net under the time budget: a clock that stalls must not retry forever.
+MAX_WRITE_ATTEMPTS = 12
+
+
 class WriteFailed(Exception):
     """A chunk could not be written; its events must be delivered again."""
 
@@ -317,16 +347,14 @@ class CountsWriter:
         for (restaurant_id, bucket), delta in sum_deltas(events).items():
             if not delta:
                 continue
-            update = "ADD favorite_count :delta SET updated_at = :now, rank_partition = :partition"
-            values: dict[str, Any] = {
-                ":delta": {"N": str(delta)},
-                ":now": {"S": stamp},
-                ":partition": {"S": rank_partition(bucket, restaurant_id, self._shards)},
-            }
-            expiry = day_bucket_expiry(bucket, self._day_retention_days)
-            if expiry is not None:
-                update += ", expires_at = :expires"
-                values[":expires"] = {"N": str(expiry)}
+            update, values = count_item_update(
+                restaurant_id,
+                bucket,
+                now=now,
+                shards=self._shards,
+                day_retention_days=self._day_retention_days,
+            )
+            values[":delta"] = {"N": str(delta)}
             actions.append(
                 {
                     "Update": {
@@ -339,15 +367,41 @@ class CountsWriter:
             )
         return actions
 
-    def write(self, chunk: Chunk) -> ChunkOutcome:
-        """Apply ``chunk`` exactly once, or raise ``WriteFailed`` having applied none of it."""
+    def deadline(self, remaining_seconds: float | None = None) -> float:
+        """When retrying must stop: one budget per batch, not per chunk.
+
+        A batch of many chunks, each with its own budget, could outlive the
+        Lambda timeout; a dying invocation reports nothing and gets the whole
+        batch again. Half of the invocation's remaining time caps the budget,
+        leaving the rest to answer Lambda.
+        """
+        budget = self._budget
+        if remaining_seconds is not None:
+            budget = min(budget, max(0.0, remaining_seconds / 2))
+        return self._monotonic() + budget
+
+    def write(self, chunk: Chunk, deadline: float | None = None) -> ChunkOutcome:
+        """Apply ``chunk`` exactly once, or raise ``WriteFailed`` having applied none of it.
+
+        Transient failures are retried with jittered backoff until ``deadline``
+        (a :meth:`deadline` value; a fresh budget when ``None``).
+        """
         outcome = ChunkOutcome()
         pending = list(chunk.events)
-        deadline = self._monotonic() + self._budget
+        if deadline is None:
+            deadline = self.deadline()
         attempt = 0
         while pending:
             try:
                 self._client.transact_write_items(TransactItems=self.actions(pending))
+            except BotoCoreError as error:
+                # Connection errors and timeouts: the transaction may or may not
+                # have committed. Retrying is safe either way, since a committed
+                # one comes back as duplicate markers.
+                code = type(error).__name__
+                self._back_off(attempt, deadline, code, error)
+                outcome.retries += 1
+                attempt += 1
             except ClientError as error:
                 code = error.response.get("Error", {}).get("Code", "")
                 if code == "TransactionCanceledException":
@@ -368,18 +422,20 @@ class CountsWriter:
                         continue  # only duplicates: write the rest straight away
                 elif code not in TRANSIENT_ERRORS:
                     raise WriteFailed(f"{code}: {error}") from error
-                delay = backoff_delay(attempt, self._rng)
-                if self._monotonic() + delay > deadline:
-                    raise WriteFailed(
-                        f"still failing ({code}) after {attempt + 1} attempts"
-                    ) from error
+                self._back_off(attempt, deadline, code, error)
                 outcome.retries += 1
                 attempt += 1
-                self._sleep(delay)
             else:
                 outcome.applied = len(pending)
                 return outcome
         return outcome
+
+    def _back_off(self, attempt: int, deadline: float, code: str, error: Exception) -> None:
+        """Sleep before the next attempt, or raise ``WriteFailed`` when out of budget."""
+        delay = backoff_delay(attempt, self._rng)
+        if attempt + 1 >= MAX_WRITE_ATTEMPTS or self._monotonic() + delay > deadline:
+            raise WriteFailed(f"still failing ({code}) after {attempt + 1} attempts") from error
+        self._sleep(delay)
 
 
 @dataclass
@@ -415,6 +471,18 @@ class BatchReport:
             "failed": self.failed_sequence_number is not None,
         }
 
+    def log_line(self) -> str:
+        """The one structured (JSON) log line per batch."""
+        return json.dumps(
+            {
+                "message": "favorites stream batch",
+                **self.annotations(),
+                "failed_sequence_number": self.failed_sequence_number,
+                "failure": self.failure,
+                "poison_event_ids": self.poison_event_ids,
+            }
+        )
+
 
 def process_batch(
     records: Sequence[Mapping[str, Any]],
@@ -422,10 +490,12 @@ def process_batch(
     *,
     favorites_table: str | None,
     now: float,
+    remaining_seconds: float | None = None,
 ) -> BatchReport:
     """Apply a stream batch; stop at the first chunk that cannot be written."""
     report = BatchReport(records=len(records))
     events: list[FavoriteEvent] = []
+    seen: set[str] = set()
     oldest: float | None = None
     for record in records:
         parsed = parse_record(record, favorites_table)
@@ -441,15 +511,23 @@ def process_batch(
                     parsed.reason,
                 )
             continue
+        if parsed.event_id in seen:
+            # One transaction may not put the same marker twice (it would fail
+            # validation forever), so a record repeated within a batch counts once.
+            report.duplicates += 1
+            continue
+        seen.add(parsed.event_id)
         events.append(parsed)
-        if parsed.approximate_creation is not None:
-            oldest = min(oldest or parsed.approximate_creation, parsed.approximate_creation)
+        created = parsed.approximate_creation
+        if created is not None and (oldest is None or created < oldest):
+            oldest = created
     if oldest is not None:
         report.lag_seconds = max(0.0, now - oldest)
 
+    deadline = writer.deadline(remaining_seconds)
     for chunk in plan_chunks(events):
         try:
-            outcome = writer.write(chunk)
+            outcome = writer.write(chunk, deadline)
         except WriteFailed as error:
             report.failed_sequence_number = chunk.events[0].sequence_number
             report.failure = str(error)
@@ -466,13 +544,32 @@ def process_batch(
     return report
 
 
+def remaining_seconds(context: object) -> float | None:
+    """Time left in a Lambda invocation, from its context; ``None`` without one."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return float(remaining()) / 1000 if callable(remaining) else None
+
+
 def handle_stream_batch(
-    records: Sequence[Mapping[str, Any]], writer: CountsWriter, favorites_table: str
+    records: Sequence[Mapping[str, Any]],
+    writer: CountsWriter,
+    favorites_table: str,
+    remaining_seconds: float | None = None,
 ) -> dict[str, list[dict[str, str]]]:
-    """The stream handler's body: apply, trace, log one line, answer Lambda."""
+    """The stream handler's body: apply, trace, log one line, answer Lambda.
+
+    ``remaining_seconds`` is the invocation's time left; the retry budget
+    stays inside it.
+    """
     with tracing.subsegment("aggregate_favorites") as span:
-        report = process_batch(records, writer, favorites_table=favorites_table, now=time.time())
+        report = process_batch(
+            records,
+            writer,
+            favorites_table=favorites_table,
+            now=time.time(),
+            remaining_seconds=remaining_seconds,
+        )
         for key, value in report.annotations().items():
             span.annotate(key, value)
-    logger.info(json.dumps({"message": "favorites stream batch", **report.annotations()}))
+    logger.info(report.log_line())
     return report.response()

@@ -8,6 +8,7 @@ from chalicelib import aws
 from chalicelib.aggregation import CountsWriter
 from chalicelib.favorites import FavoritesStore
 from chalicelib.rankings import RankingStore
+from chalicelib.reconcile import Reconciler, ReconcileStore
 from chalicelib.settings import get_settings
 
 
@@ -35,9 +36,23 @@ def counts_writer() -> CountsWriter:
     )
 
 
+@cache
+def reconciler() -> Reconciler:
+    settings = get_settings()
+    store = ReconcileStore(
+        aws.dynamodb(),
+        settings.favorites_table,
+        settings.counts_table,
+        segments=settings.reconcile_segments,
+    )
+    return Reconciler(
+        store, shards=settings.ranking_shards, day_retention_days=settings.day_bucket_retention_days
+    )
+
+
 def reset() -> None:
     """Forget settings, clients and stores (tests switch environments)."""
     get_settings.cache_clear()
     aws.reset()
-    for factory in (favorites, rankings, counts_writer):
+    for factory in (favorites, rankings, counts_writer, reconciler):
         factory.cache_clear()

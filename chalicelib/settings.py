@@ -35,6 +35,8 @@ class Settings:
     cors_allow_origin: str | None
     write_budget_seconds: float
     tracing: bool
+    log_level: str
+    reconcile_segments: int
 
     @property
     def is_local_endpoint(self) -> bool:
@@ -74,6 +76,13 @@ def _origin(env: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
+def _log_level(env: Mapping[str, str]) -> str:
+    raw = (env.get("LOG_LEVEL") or "INFO").upper()
+    if raw not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return raw
+
+
 def from_env(env: Mapping[str, str]) -> Settings:
     stage = env.get("STAGE", "local")
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -100,6 +109,9 @@ def from_env(env: Mapping[str, str]) -> Settings:
         write_budget_seconds=float(_int(env, "WRITE_BUDGET_SECONDS", 20, 1, 600)),
         # Lambda sets AWS_LAMBDA_FUNCTION_NAME; anywhere else tracing stays off.
         tracing=_bool(env, "TRACING_ENABLED", "AWS_LAMBDA_FUNCTION_NAME" in env),
+        log_level=_log_level(env),
+        # Parallel scan segments (and threads) of a reconciliation run.
+        reconcile_segments=_int(env, "RECONCILE_SEGMENTS", 4, 1, 64),
     )
 
 

@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def dynamodb() -> Iterator[Any]:
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    # Integration tests in the same session may have set a DynamoDB Local endpoint.
+    monkeypatch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)
     with mock_aws():
         services.reset()
         client = aws.dynamodb()

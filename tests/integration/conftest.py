@@ -7,7 +7,7 @@ Java or DynamoDB Local fails the run loudly.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,11 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import aws, services
+from chalicelib.reconcile import Reconciler, ReconcileStore
+from chalicelib.settings import get_settings
 from infra.tables import TableNames, ensure_tables, stream_arn
 from local.dynamodb_local import DynamoDBLocal, free_port, java
-from local.stream_worker import StreamWorker
+from local.stream_worker import StreamWorker, lambda_record
 from tests.support import COUNTS_TABLE, FAVORITES_TABLE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,4 +75,40 @@ def worker(dynamodb: Any) -> StreamWorker:
         streams=aws.dynamodb_streams(),
         stream_arn=stream_arn(dynamodb, FAVORITES_TABLE),
         handler=aggregate_favorites,
+    )
+
+
+@pytest.fixture
+def stream_records(dynamodb: Any) -> Callable[[], list[dict[str, Any]]]:
+    """Everything on the Favorites stream so far, as Lambda hands it over, in order.
+
+    Real records (real eventIDs and sequence numbers) for tests that redeliver.
+    """
+    streams = aws.dynamodb_streams()
+    arn = stream_arn(dynamodb, FAVORITES_TABLE)
+
+    def read() -> list[dict[str, Any]]:
+        records: list[Any] = []
+        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            iterator = streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            ).get("ShardIterator")
+            while iterator:
+                page = streams.get_records(ShardIterator=iterator, Limit=1000)
+                if not page["Records"]:
+                    break
+                records.extend(page["Records"])
+                iterator = page.get("NextShardIterator")
+        records.sort(key=lambda record: int(record["dynamodb"]["SequenceNumber"]))
+        return [lambda_record(record, arn, "us-east-1") for record in records]
+
+    return read
+
+
+@pytest.fixture
+def reconciler(dynamodb: Any) -> Reconciler:
+    settings = get_settings()
+    store = ReconcileStore(dynamodb, FAVORITES_TABLE, COUNTS_TABLE, segments=3)
+    return Reconciler(
+        store, shards=settings.ranking_shards, day_retention_days=settings.day_bucket_retention_days
     )

@@ -1,0 +1,220 @@
+"""The reconciler's pure comparison, and its repair loop against an in-memory store."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from chalicelib.aggregation import MARKER_PREFIX
+from chalicelib.reconcile import (
+    CountsSnapshot,
+    Drift,
+    Reconciler,
+    Tally,
+    compare,
+    in_scope,
+)
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC).timestamp()
+
+
+def favorite(restaurant: str, created: str | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"restaurant_id": {"S": restaurant}, "user_id": {"S": "u"}}
+    if created is not None:
+        item["created_at"] = {"S": created}
+    return item
+
+
+def test_a_tally_counts_each_favorite_in_its_three_buckets():
+    tally = Tally()
+    tally.add(favorite("r1", "2026-11-23T10:00:00.000Z"))
+    tally.add(favorite("r1", "2026-10-31T23:59:59.999Z"))
+    other = Tally()
+    other.add(favorite("r2", "2026-11-01T00:00:00.000Z"))
+    tally.merge(other)
+    assert tally.counts == Counter(
+        {
+            ("r1", "ALL"): 2,
+            ("r1", "MONTH#2026-11"): 1,
+            ("r1", "DAY#2026-11-23"): 1,
+            ("r1", "MONTH#2026-10"): 1,
+            ("r1", "DAY#2026-10-31"): 1,
+            ("r2", "ALL"): 1,
+            ("r2", "MONTH#2026-11"): 1,
+            ("r2", "DAY#2026-11-01"): 1,
+        }
+    )
+    assert (tally.favorites, tally.unplaceable) == (3, 0)
+
+
+def test_favorites_the_stream_cannot_count_are_reported_not_counted():
+    tally = Tally()
+    tally.add(favorite("r1", None))
+    tally.add(favorite("r1", "yesterday"))
+    tally.add(favorite("bad id!", "2026-11-23T10:00:00.000Z"))
+    assert (tally.favorites, tally.unplaceable, tally.counts) == (3, 3, Counter())
+
+
+def test_a_snapshot_sets_markers_apart_from_counts():
+    snapshot = CountsSnapshot()
+    snapshot.add(
+        {"restaurant_id": {"S": "r1"}, "bucket": {"S": "ALL"}, "favorite_count": {"N": "4"}}
+    )
+    snapshot.add({"restaurant_id": {"S": MARKER_PREFIX + "abc"}, "bucket": {"S": "MARKER"}})
+    assert (snapshot.counts, snapshot.markers) == ({("r1", "ALL"): 4}, 1)
+
+
+def test_scope_is_all_every_month_and_days_inside_retention():
+    assert in_scope("ALL", NOW, 90)
+    assert in_scope("MONTH#2001-01", NOW, 90)
+    assert in_scope("DAY#2026-11-23", NOW, 90)
+    # The day ends 2026-08-26T00:00Z; 89 days later it is still kept, 90 not.
+    assert in_scope("DAY#2026-08-25", NOW, 90)
+    assert not in_scope("DAY#2026-08-24", NOW, 90)
+    assert not in_scope("DAY#garbage", NOW, 90)
+    assert not in_scope("MARKER", NOW, 90)
+
+
+def test_compare_finds_wrong_missing_and_stray_counts_and_nothing_else():
+    truth = {("r1", "ALL"): 3, ("r2", "ALL"): 1, ("r4", "ALL"): 2, ("r5", "DAY#2020-01-01"): 1}
+    actual = {
+        ("r1", "ALL"): 5,  # wrong
+        # r2 missing
+        ("r3", "ALL"): 2,  # stray: no favorites
+        ("r4", "ALL"): 2,  # right
+        ("r6", "MONTH#2026-10"): 0,  # zero and no favorites: fine
+        ("r7", "DAY#2020-01-01"): 9,  # expired day: not checked
+    }
+    assert compare(truth, actual, now=NOW, retention_days=90) == [
+        Drift("r1", "ALL", 3, 5),
+        Drift("r2", "ALL", 1, None),
+        Drift("r3", "ALL", 0, 2),
+    ]
+    assert [d.difference for d in compare(truth, actual, now=NOW, retention_days=90)] == [-2, 1, -2]
+    assert compare(truth, dict(truth), now=NOW, retention_days=90) == []
+
+
+class MemoryStore:
+    """The reconciler's store in memory, with a hook that runs before each write."""
+
+    def __init__(self, favorites: list[dict[str, Any]], counts: dict[tuple[str, str], int]):
+        self.favorites = favorites
+        self.counts = counts
+        self.before_write: list[Any] = []
+        self.writes = 0
+
+    def scan_counts(self, progress: Any) -> CountsSnapshot:
+        return CountsSnapshot(counts=dict(self.counts))
+
+    def scan_favorites(self, progress: Any) -> Tally:
+        return self._tally(None)
+
+    def recount(self, restaurant_id: str) -> Tally:
+        return self._tally(restaurant_id)
+
+    def _tally(self, restaurant_id: str | None) -> Tally:
+        tally = Tally()
+        for item in self.favorites:
+            if restaurant_id in (None, item["restaurant_id"]["S"]):
+                tally.add(item)
+        return tally
+
+    def read_count(self, restaurant_id: str, bucket: str) -> int | None:
+        return self.counts.get((restaurant_id, bucket))
+
+    def compare_and_add(
+        self, restaurant_id: str, bucket: str, *, seen: int | None, difference: int, **_: Any
+    ) -> bool:
+        self.writes += 1
+        if self.before_write:
+            self.before_write.pop(0)()
+        if self.counts.get((restaurant_id, bucket)) != seen:
+            return False
+        self.counts[(restaurant_id, bucket)] = (seen or 0) + difference
+        return True
+
+
+def reconciler(store: MemoryStore) -> Reconciler:
+    return Reconciler(cast(Any, store), shards=1, day_retention_days=90, clock=lambda: NOW)
+
+
+NOV = "2026-11-23T10:00:00.000Z"
+
+
+def counted(count: int, all_time: int) -> dict[tuple[str, str], int]:
+    """r1's counts: ``count`` in November's buckets (right), ``all_time`` in ALL."""
+    return {
+        ("r1", "ALL"): all_time,
+        ("r1", "MONTH#2026-11"): count,
+        ("r1", "DAY#2026-11-23"): count,
+    }
+
+
+def test_repair_adds_the_difference_and_a_second_run_is_clean():
+    store = MemoryStore(
+        [favorite("r1", NOV)] * 2,
+        {("r1", "ALL"): 5, ("r1", "MONTH#2026-11"): 2, ("r9", "ALL"): 3},
+    )
+    report = reconciler(store).run(repair=True)
+    assert [(d.restaurant_id, d.bucket) for d in report.repaired] == [
+        ("r1", "ALL"),
+        ("r1", "DAY#2026-11-23"),
+        ("r9", "ALL"),
+    ]
+    assert store.counts == {
+        ("r1", "ALL"): 2,
+        ("r1", "MONTH#2026-11"): 2,
+        ("r1", "DAY#2026-11-23"): 2,
+        ("r9", "ALL"): 0,  # set to zero, not deleted
+    }
+    assert reconciler(store).run(repair=False).clean
+
+
+def test_a_count_that_moves_before_the_write_is_looked_at_again_not_clobbered():
+    store = MemoryStore([favorite("r1", NOV)] * 3, counted(3, 5))
+
+    def the_stream_applies_a_new_favorite() -> None:
+        store.favorites.append(favorite("r1", NOV))
+        for key in store.counts:
+            store.counts[key] += 1
+
+    store.before_write.append(the_stream_applies_a_new_favorite)
+    report = reconciler(store).run(repair=True)
+    assert report.repair_retries == 1
+    assert store.counts[("r1", "ALL")] == 4  # 6 - 2, not the 3 the scan saw
+    assert report.repaired[0] == Drift("r1", "ALL", expected=4, actual=6)
+
+
+def test_drift_that_changed_since_the_scan_is_left_for_the_next_run():
+    store = MemoryStore([favorite("r1", NOV)], counted(1, 3))
+    runner = reconciler(store)
+    original = store.recount
+
+    def recount(restaurant_id: str) -> Tally:
+        # A favorite is added after the scan and the stream has not applied it yet.
+        store.favorites.append(favorite("r1", NOV))
+        store.recount = original  # type: ignore[method-assign]
+        return original(restaurant_id)
+
+    store.recount = recount  # type: ignore[method-assign]
+    report = runner.run(repair=True)
+    assert report.unsettled == [Drift("r1", "ALL", 1, 3)]
+    assert store.writes == 0
+    assert store.counts[("r1", "ALL")] == 3
+
+
+def test_repair_gives_up_after_bounded_attempts_when_the_count_keeps_moving():
+    store = MemoryStore([favorite("r1", NOV)], counted(1, 3))
+
+    def moving() -> None:
+        store.favorites.append(favorite("r1", NOV))
+        for key in store.counts:
+            store.counts[key] += 1
+
+    store.before_write.extend([moving] * 10)
+    report = reconciler(store).run(repair=True)
+    assert store.writes == 5
+    assert report.repaired == []
+    assert report.unsettled == [Drift("r1", "ALL", 1, 3)]
+    assert store.counts[("r1", "ALL")] == 8  # only the "stream" ever wrote

@@ -1,0 +1,261 @@
+"""The counts writer against an in-memory transaction fake: cancellations, backoff, budget."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import pytest
+
+from chalicelib import aggregation, tracing
+from chalicelib.aggregation import (
+    MARKER_PREFIX,
+    MAX_WRITE_ATTEMPTS,
+    CountsWriter,
+    FavoriteEvent,
+    WriteFailed,
+    handle_stream_batch,
+    plan_chunks,
+    process_batch,
+)
+from tests.faults import FaultyClient, cancelled, conflict, invalid, throttled, timed_out
+from tests.support import COUNTS_TABLE, FAVORITES_TABLE, stream_record
+
+NOV = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+class MemoryTransactions:
+    """``TransactWriteItems`` with DynamoDB's all-or-nothing semantics, in memory."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
+        keys = []
+        for action in TransactItems:
+            body = action.get("Put") or action["Update"]
+            key = body["Item"] if "Put" in action else body["Key"]
+            keys.append((key["restaurant_id"]["S"], key["bucket"]["S"]))
+        assert len(set(keys)) == len(keys), "one transaction touched an item twice"
+        assert len(TransactItems) <= 100
+        reasons = [
+            {"Code": "ConditionalCheckFailed"}
+            if "Put" in action and key in self.items
+            else {"Code": "None"}
+            for action, key in zip(TransactItems, keys, strict=True)
+        ]
+        if any(reason["Code"] != "None" for reason in reasons):
+            raise cancelled(reasons)
+        for action, key in zip(TransactItems, keys, strict=True):
+            if "Put" in action:
+                self.items[key] = action["Put"]["Item"]
+            else:
+                values = action["Update"]["ExpressionAttributeValues"]
+                item = self.items.setdefault(key, {"favorite_count": {"N": "0"}})
+                count = int(item["favorite_count"]["N"]) + int(values[":delta"]["N"])
+                item["favorite_count"] = {"N": str(count)}
+        return {}
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        return {
+            key: int(item["favorite_count"]["N"])
+            for key, item in self.items.items()
+            if not key[0].startswith(MARKER_PREFIX)
+        }
+
+
+class FakeTime:
+    """A clock that only moves when the writer sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def writer(client: Any, clock: FakeTime, budget: float = 5.0) -> CountsWriter:
+    return CountsWriter(
+        client,
+        COUNTS_TABLE,
+        shards=1,
+        day_retention_days=90,
+        marker_ttl_seconds=172800,
+        budget_seconds=budget,
+        clock=NOV.timestamp,
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+        rng=lambda: 1.0,  # the longest jittered delay: the budget's worst case
+    )
+
+
+def events(count: int, restaurant: str | None = None) -> list[FavoriteEvent]:
+    return [
+        FavoriteEvent(f"e{i}", str(1000 + i), restaurant or f"r{i:03d}", f"u{i}", NOV, 1)
+        for i in range(count)
+    ]
+
+
+def test_existing_markers_are_dropped_and_the_rest_written_once():
+    memory = MemoryTransactions()
+    clock = FakeTime()
+    first = events(3, "r1")
+    writer(memory, clock).write(plan_chunks(first[:2])[0])
+    outcome = writer(memory, clock).write(plan_chunks(first)[0])
+    assert (outcome.applied, outcome.duplicates, outcome.retries) == (1, 2, 0)
+    assert memory.counts()[("r1", "ALL")] == 3
+    assert clock.sleeps == []  # duplicates are not a reason to wait
+
+
+def test_a_chunk_of_only_duplicates_writes_nothing():
+    memory = MemoryTransactions()
+    chunk = plan_chunks(events(4))[0]
+    writer(memory, FakeTime()).write(chunk)
+    outcome = writer(memory, FakeTime()).write(chunk)
+    assert (outcome.applied, outcome.duplicates) == (0, 4)
+    assert memory.counts()[("r000", "ALL")] == 1
+
+
+@pytest.mark.parametrize("fault", [conflict, throttled, timed_out])
+def test_transient_failures_are_retried_with_backoff(fault):
+    memory = MemoryTransactions()
+    client = FaultyClient(memory, before={1: fault, 2: fault})
+    clock = FakeTime()
+    outcome = writer(client, clock).write(plan_chunks(events(3))[0])
+    assert (outcome.applied, outcome.retries) == (3, 2)
+    assert clock.sleeps == pytest.approx([0.05, 0.1])  # exponential (rng pinned to 1.0)
+    assert memory.counts()[("r002", "ALL")] == 1
+
+
+def test_a_timeout_after_the_commit_is_retried_and_counted_once():
+    memory = MemoryTransactions()
+    client = FaultyClient(memory, after={1: timed_out})
+    outcome = writer(client, FakeTime()).write(plan_chunks(events(2, "r1"))[0])
+    assert (outcome.applied, outcome.duplicates, outcome.retries) == (0, 2, 1)
+    assert memory.counts()[("r1", "ALL")] == 2
+
+
+def test_a_permanent_failure_raises_at_once_and_writes_nothing():
+    memory = MemoryTransactions()
+    clock = FakeTime()
+    with pytest.raises(WriteFailed, match="ValidationException"):
+        writer(FaultyClient(memory, before={1: invalid}), clock).write(plan_chunks(events(2))[0])
+    assert memory.items == {}
+    assert clock.sleeps == []
+
+
+def test_the_writer_gives_up_within_its_budget_and_reports_the_failure():
+    memory = MemoryTransactions()
+    client = FaultyClient(memory, every=throttled)
+    clock = FakeTime()
+    with pytest.raises(WriteFailed, match="ThrottlingException"):
+        writer(client, clock, budget=3.0).write(plan_chunks(events(2))[0])
+    assert clock.now <= 3.0
+    assert sum(clock.sleeps) <= 3.0
+    assert len(clock.sleeps) >= 3  # it did back off before giving up
+    assert client.calls == len(clock.sleeps) + 1
+    assert memory.items == {}
+
+
+def test_a_stalled_clock_still_stops_after_a_bounded_number_of_attempts():
+    client = FaultyClient(MemoryTransactions(), every=conflict)
+    stalled = CountsWriter(
+        cast(Any, client),
+        COUNTS_TABLE,
+        shards=1,
+        day_retention_days=90,
+        marker_ttl_seconds=172800,
+        budget_seconds=20,
+        monotonic=lambda: 0.0,
+        sleep=lambda _: None,
+    )
+    with pytest.raises(WriteFailed):
+        stalled.write(plan_chunks(events(1))[0])
+    assert client.calls == MAX_WRITE_ATTEMPTS
+
+
+def test_the_budget_is_shared_by_every_chunk_of_a_batch():
+    # 60 restaurants on one day: three chunks (25 + 25 + 10 events).
+    records = [stream_record("INSERT", f"r{i:02d}", "u1", NOV) for i in range(60)]
+    memory = MemoryTransactions()
+    # Each chunk alone would fit in the budget (five throttles: 1.55 s of
+    # backoff, then success); together they do not, so the second chunk fails.
+    throttles = [*range(1, 6), *range(7, 12)]
+    client = FaultyClient(memory, before=dict.fromkeys(throttles, throttled))
+    clock = FakeTime()
+    report = process_batch(
+        records, writer(client, clock, budget=3.0), favorites_table=FAVORITES_TABLE, now=0.0
+    )
+    assert report.applied == 25
+    assert report.failed_sequence_number == records[25]["dynamodb"]["SequenceNumber"]
+    assert clock.now <= 3.0
+    assert report.response() == {
+        "batchItemFailures": [{"itemIdentifier": records[25]["dynamodb"]["SequenceNumber"]}]
+    }
+
+
+def test_the_invocations_remaining_time_caps_the_budget():
+    clock = FakeTime()
+    counts_writer = writer(MemoryTransactions(), clock, budget=20.0)
+    assert counts_writer.deadline() == 20.0
+    assert counts_writer.deadline(remaining_seconds=10.0) == 5.0
+    assert counts_writer.deadline(remaining_seconds=100.0) == 20.0
+
+
+def test_a_record_repeated_within_a_batch_counts_once():
+    record = stream_record("INSERT", "r1", "u1", NOV)
+    memory = MemoryTransactions()
+    report = process_batch(
+        [record, record, stream_record("INSERT", "r1", "u2", NOV)],
+        writer(memory, FakeTime()),
+        favorites_table=FAVORITES_TABLE,
+        now=0.0,
+    )
+    assert (report.applied, report.duplicates, report.failed_sequence_number) == (2, 1, None)
+    assert memory.counts()[("r1", "ALL")] == 2
+
+
+def test_the_handler_reports_its_work_in_annotations_and_one_json_log_line(monkeypatch, caplog):
+    annotations: dict[str, Any] = {}
+
+    class Span:
+        def annotate(self, key: str, value: Any) -> None:
+            annotations[key] = value
+
+    @contextmanager
+    def subsegment(name: str, **_: Any) -> Any:
+        assert name == "aggregate_favorites"
+        yield Span()
+
+    monkeypatch.setattr(tracing, "subsegment", subsegment)
+    memory = MemoryTransactions()
+    applied = stream_record("INSERT", "r1", "u1", NOV, approximate_creation=1000.0)
+    writer(memory, FakeTime()).write(plan_chunks([aggregation.parse_record(applied)])[0])  # type: ignore[list-item]
+    batch = [
+        applied,
+        stream_record("INSERT", "r1", "u2", NOV, approximate_creation=1010.0),
+        stream_record("REMOVE", "r1", "u3", created_at="garbage"),
+    ]
+    client = FaultyClient(memory, before={1: conflict})
+    monkeypatch.setattr(time, "time", lambda: 1030.0)
+    with caplog.at_level(logging.INFO, logger="chalicelib.aggregation"):
+        response = handle_stream_batch(batch, writer(client, FakeTime()), FAVORITES_TABLE)
+    assert response == {"batchItemFailures": []}
+    expected = {"records": 3, "applied": 1, "duplicates": 1, "skipped": 1, "retries": 1}
+    assert {key: annotations[key] for key in expected} == expected
+    assert annotations["lag_seconds"] == 30.0
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert len(lines) == 1
+    logged = json.loads(lines[0])
+    assert {key: logged[key] for key in expected} == expected
+    assert logged["lag_seconds"] == 30.0
+    assert logged["poison_event_ids"] == [batch[2]["eventID"]]
