@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM_STAMP := local/node_modules/.installed
 
-.PHONY: install run test test-unit test-functional test-integration lint schema clean
+.PHONY: install run test test-unit test-functional test-integration lint schema bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Benchmarks are not tests: they measure and write BENCHMARKS.md (about ten minutes).
+bench: install
+	$(BIN)/python -m bench
 
 schema: install
 	$(BIN)/python -c "from chalicelib.api.schema import sdl; print(sdl(), end='')" > schema.graphql
