@@ -9,7 +9,7 @@ NPM_STAMP := local/node_modules/.installed
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run demo test test-unit test-functional test-integration lint schema clean
+.PHONY: install run demo test test-unit test-functional test-integration lint schema bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Benchmarks are not tests: they measure and write BENCHMARKS.md (about ten minutes).
+bench: install
+	$(BIN)/python -m bench
 
 schema: install
 	$(BIN)/python -c "from chalicelib.api.schema import sdl; print(sdl(), end='')" > schema.graphql

@@ -69,14 +69,19 @@ class RankingStore:
         answer exact and the order by restaurant id stable.
         """
         top: list[tuple[str, int]] = []
-        for page in self._query(partition, "favorite_count > :zero", {":zero": {"N": "0"}}, first):
+        # One item past ``first``: when it counts less than the boundary, every
+        # tie is already here and the second query below is not needed.
+        zero = {":zero": {"N": "0"}}
+        for page in self._query(partition, "favorite_count > :zero", zero, first + 1):
             top.extend(page)
-            if len(top) >= first:
+            if len(top) > first:
                 break
-        top = top[:first]
-        if len(top) < first:
+        if len(top) <= first:
             return top
-        boundary = top[-1][1]
+        boundary = top[first - 1][1]
+        if top[first][1] < boundary:
+            return top[:first]
+        top = top[:first]
         above = [pair for pair in top if pair[1] > boundary]
         ties = [
             pair

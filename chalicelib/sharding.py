@@ -8,6 +8,9 @@ restaurant id that is stable across processes (``hash()`` is not).
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 
 def shard_of(restaurant_id: str, shards: int) -> int:
@@ -20,3 +23,33 @@ def rank_partition(bucket: str, restaurant_id: str, shards: int) -> str:
 
 def rank_partitions(bucket: str, shards: int) -> list[str]:
     return [f"{bucket}#{shard}" for shard in range(shards)]
+
+
+@dataclass(frozen=True)
+class PartitionMismatch:
+    """A count item whose ``rank_partition`` is not where ``shards`` puts it."""
+
+    restaurant_id: str
+    bucket: str
+    actual: str | None
+    expected: str
+
+
+def expected_partition_mismatches(
+    items: Iterable[Mapping[str, Any]], shards: int
+) -> list[PartitionMismatch]:
+    """Count items (low-level, as Scan returns them) sitting in the wrong partition.
+
+    For the reconciler and the reshard command. Items without
+    ``favorite_count`` (stream-event markers) are not ranked and are skipped.
+    """
+    mismatches = []
+    for item in items:
+        if "favorite_count" not in item:
+            continue
+        restaurant_id, bucket = item["restaurant_id"]["S"], item["bucket"]["S"]
+        actual = item.get("rank_partition", {}).get("S")
+        expected = rank_partition(bucket, restaurant_id, shards)
+        if actual != expected:
+            mismatches.append(PartitionMismatch(restaurant_id, bucket, actual, expected))
+    return mismatches

@@ -1,0 +1,133 @@
+"""``make bench``: run every measurement of issue #6 and write ``BENCHMARKS.md``.
+
+    python -m bench [--quick]
+
+``--quick`` shrinks every size to check the suite end to end in a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.dynamo import dynamodb_local, use_environment
+from bench.sections import (
+    ROOT,
+    Section,
+    aggregation,
+    api_overhead,
+    cold_start,
+    freshness,
+    hot_bucket,
+    ranking_reads,
+)
+
+REPORT = ROOT / "BENCHMARKS.md"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    model = Path("/proc/cpuinfo")
+    if model.exists():
+        for line in model.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, {java.splitlines()[0] if java else 'no Java'}"
+    )
+
+
+def commit() -> str:
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return head + (" (with uncommitted changes)" if dirty else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
+    parser.add_argument("--output", type=Path, default=REPORT)
+    args = parser.parse_args(argv)
+    quick = args.quick
+    started = time.perf_counter()
+    sections: list[Section] = []
+    # Imported here: the bench environment must be set before settings are read.
+    from bench.cost import cost_model  # noqa: PLC0415
+    from chalicelib.settings import from_env  # noqa: PLC0415
+
+    shards = from_env({}).ranking_shards  # the documented default
+    sizes = [100, 1000] if quick else [100, 10_000, 100_000]
+
+    def done(section: Section) -> None:
+        sections.append(section)
+        print(f"\n## {section.title}\n", *section.lines, sep="\n", flush=True)
+
+    done(_quick_hot() if quick else hot_bucket([1, 16]))
+    with dynamodb_local() as server:
+        use_environment(server.endpoint_url, shards)
+        from chalicelib import aws  # noqa: PLC0415
+
+        client = aws.dynamodb()
+        done(cold_start(client, server.endpoint_url, runs=2 if quick else 7))
+        done(aggregation(client, runs=2 if quick else 3, batches=2 if quick else 4))
+        done(ranking_reads(client, sizes, runs=5 if quick else 30, scan_runs=2 if quick else 3))
+        done(api_overhead(client, shards, requests=20 if quick else 150, rounds=2 if quick else 3))
+        done(freshness(client, mutations=20 if quick else 200))
+    numbers = {key: value for section in sections for key, value in section.numbers.items()}
+    done(cost_model(numbers, shards, sizes[-1]))
+    elapsed = time.perf_counter() - started
+
+    header = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m bench`); figures are not tests. Each figure is "
+        "the median with its spread (min..max, n runs); each ratio compares medians measured "
+        "in the same run. The machine is shared and noisy: read ratios, not absolute times.",
+        "",
+        f"- Machine: {machine()}",
+        f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- Commit: {commit()}",
+        f"- RANKING_SHARDS default: {shards}",
+        f"- `make bench` took {elapsed:.0f} s" + (" (--quick: sizes shrunk)" if quick else ""),
+        "",
+    ]
+    body = [line for s in sections for line in ("", f"## {s.title}", "", *s.lines)]
+    previous = args.output.read_text() if args.output.exists() else ""
+    history = previous.split("<!-- changes -->", 1)[1] if "<!-- changes -->" in previous else ""
+    args.output.write_text("\n".join(header + body) + "\n\n<!-- changes -->" + (history or "\n"))
+    print(f"\nwrote {args.output} in {elapsed:.0f} s")
+    return 0
+
+
+def _quick_hot() -> Section:
+    from bench.workloads import hot_bucket_hour  # noqa: PLC0415
+
+    section = Section("6. Hot bucket (quick: 20 simulated seconds)")
+    for shards in (1, 16):
+        peak, _ = hot_bucket_hour(shards, 1.1, seconds=20)
+        section.lines.append(f"- S={shards}, Zipf(1.1): max {peak} writes/s on one partition")
+    return section
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

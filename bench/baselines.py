@@ -1,0 +1,90 @@
+"""The naive designs each figure is compared against, in one place.
+
+- ``naive_handle``: the stream handler a user writes first: one transactional
+  ADD per window per record, no coalescing, no exactly-once markers.
+- ``scan_top``: top-k by scanning the counts table and sorting in Python.
+- ``bare_app``: a Chalice app whose routes make the same DynamoDB call as the
+  service, without GraphQL, for the API overhead and cold start baselines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from chalice.app import Chalice, Response
+
+from chalicelib.aggregation import FavoriteEvent, parse_record
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def naive_handle(
+    records: Sequence[Mapping[str, Any]], client: DynamoDBClient, counts_table: str
+) -> int:
+    """Apply each record on its own: one TransactWriteItems per (record, window)."""
+    applied = 0
+    for record in records:
+        event = parse_record(record)
+        if not isinstance(event, FavoriteEvent):
+            continue
+        for restaurant_id, bucket in event.count_keys():
+            client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": counts_table,
+                            "Key": {"restaurant_id": {"S": restaurant_id}, "bucket": {"S": bucket}},
+                            "UpdateExpression": "ADD favorite_count :delta",
+                            "ExpressionAttributeValues": {":delta": {"N": str(event.delta)}},
+                        }
+                    }
+                ]
+            )
+        applied += 1
+    return applied
+
+
+def scan_top(
+    client: DynamoDBClient, counts_table: str, bucket: str, first: int
+) -> list[tuple[str, int]]:
+    """Read every item of the table and sort: what a top-k without an index costs."""
+    pairs: list[tuple[str, int]] = []
+    scan: dict[str, Any] = {"TableName": counts_table}
+    while True:
+        page = client.scan(**scan)
+        for item in page.get("Items", []):
+            if item["bucket"]["S"] == bucket and "favorite_count" in item:
+                pairs.append((item["restaurant_id"]["S"], int(item["favorite_count"]["N"])))
+        if "LastEvaluatedKey" not in page:
+            break
+        scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sorted(pairs, key=lambda pair: (-pair[1], pair[0]))[:first]
+
+
+def bare_app(
+    client: Callable[[], DynamoDBClient], favorites_table: str, top: Callable[[], object]
+) -> Chalice:
+    """Two routes doing the service's DynamoDB calls with no GraphQL in between."""
+    app = Chalice(app_name="bare")
+
+    @app.route("/favorite/{restaurant_id}/{user_id}", methods=["POST"])
+    def favorite(restaurant_id: str, user_id: str) -> Response:
+        client().put_item(
+            TableName=favorites_table,
+            Item={
+                "restaurant_id": {"S": restaurant_id},
+                "user_id": {"S": user_id},
+                "created_at": {"S": "2026-11-23T12:00:00.000Z"},
+            },
+            ConditionExpression="attribute_not_exists(restaurant_id)",
+        )
+        return Response(body=json.dumps({"changed": True}), status_code=200)
+
+    @app.route("/top", methods=["GET"])
+    def top_route() -> Response:
+        return Response(body=json.dumps(str(top())), status_code=200)
+
+    return app

@@ -1,0 +1,146 @@
+"""DynamoDB Local for the benchmarks: start it, make tables, load data, count calls.
+
+Starting the server reuses ``local.dynamodb_local``; tables come from
+``infra/tables.json`` like everywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from infra.tables import TableNames, ensure_tables
+from local.dynamodb_local import DynamoDBLocal, free_port
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+FAVORITES_TABLE = "favorites-bench"
+COUNTS_TABLE = "favorite-counts-bench"
+BATCH_WRITE_LIMIT = 25  # BatchWriteItem takes at most 25 puts
+
+
+def bench_environment(endpoint_url: str, shards: int = 1) -> dict[str, str]:
+    """The environment the app reads (through chalicelib.settings) in a benchmark."""
+    return {
+        "STAGE": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "FAVORITES_TABLE": FAVORITES_TABLE,
+        "FAVORITE_COUNTS_TABLE": COUNTS_TABLE,
+        "DYNAMODB_ENDPOINT_URL": endpoint_url,
+        "RANKING_SHARDS": str(shards),
+        "GRAPHIQL_ENABLED": "false",
+        "TRACING_ENABLED": "false",
+        "FAVORITES_STREAM_ARN": (
+            f"arn:aws:dynamodb:us-east-1:000000000000:table/{FAVORITES_TABLE}/stream/bench"
+        ),
+    }
+
+
+def use_environment(endpoint_url: str, shards: int = 1) -> None:
+    """Point this process's settings, clients and stores at ``endpoint_url``."""
+    from chalicelib import services  # noqa: PLC0415 (after the environment changes)
+
+    os.environ.update(bench_environment(endpoint_url, shards))
+    services.reset()
+
+
+@contextmanager
+def dynamodb_local() -> Iterator[DynamoDBLocal]:
+    """An in-memory DynamoDB Local on a free port, stopped afterwards."""
+    server = DynamoDBLocal(free_port()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+BENCH_TABLES = TableNames(FAVORITES_TABLE, COUNTS_TABLE)
+
+
+def fresh_tables(client: DynamoDBClient, names: TableNames = BENCH_TABLES) -> None:
+    """Drop and recreate both tables from infra/tables.json."""
+    existing = client.list_tables()["TableNames"]
+    for name in (names.favorites, names.counts):
+        if name in existing:
+            client.delete_table(TableName=name)
+            client.get_waiter("table_not_exists").wait(
+                TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+            )
+    ensure_tables(client, names)
+
+
+def batch_put(
+    client: DynamoDBClient, table: str, items: Sequence[dict[str, Any]], threads: int = 8
+) -> None:
+    """Load ``items`` with BatchWriteItem from several threads, retrying leftovers."""
+
+    def write(group: Sequence[dict[str, Any]]) -> None:
+        requests: dict[str, Any] = {table: [{"PutRequest": {"Item": item}} for item in group]}
+        while requests:
+            response = client.batch_write_item(RequestItems=requests)
+            requests = response.get("UnprocessedItems") or {}
+
+    groups = [items[i : i + BATCH_WRITE_LIMIT] for i in range(0, len(items), BATCH_WRITE_LIMIT)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(write, groups))
+
+
+@dataclass
+class CallCounter:
+    """Round trips and transactional actions a client sends, by operation.
+
+    Hooked into botocore's event system, so the code under measurement runs
+    unchanged with its real client.
+    """
+
+    calls: Counter[str] = field(default_factory=Counter)
+    actions: int = 0
+    items_read: int = 0
+    read_units: float = 0.0
+
+    def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.calls[model.name] += 1
+        self.actions += len(params.get("TransactItems", ()))
+        if model.name in ("Query", "Scan", "GetItem"):
+            # DynamoDB Local reports what a read would cost; ask for it.
+            params["ReturnConsumedCapacity"] = "TOTAL"
+
+    def _after(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name in ("Query", "Scan"):
+            self.items_read += int(parsed.get("ScannedCount", 0))
+        elif model.name == "GetItem":
+            self.items_read += 1 if "Item" in parsed else 0
+        consumed = parsed.get("ConsumedCapacity")
+        if isinstance(consumed, dict) and model.name in ("Query", "Scan", "GetItem"):
+            self.read_units += float(consumed.get("CapacityUnits", 0.0))
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.actions = 0
+        self.items_read = 0
+        self.read_units = 0.0
+
+    @property
+    def round_trips(self) -> int:
+        return sum(self.calls.values())
+
+
+@contextmanager
+def counting(client: DynamoDBClient) -> Iterator[CallCounter]:
+    counter = CallCounter()
+    events = client.meta.events
+    events.register("before-parameter-build.dynamodb", counter._before)
+    events.register("after-call.dynamodb", counter._after)
+    try:
+        yield counter
+    finally:
+        events.unregister("before-parameter-build.dynamodb", counter._before)
+        events.unregister("after-call.dynamodb", counter._after)
