@@ -36,6 +36,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aggregation import MARKER_PREFIX, CountKey, count_item_update
 from chalicelib.ids import is_valid_id
+from chalicelib.sharding import PartitionMismatch, partition_mismatch
 from chalicelib.windows import (
     ALL_BUCKET,
     DAY_PREFIX,
@@ -101,6 +102,8 @@ class CountsSnapshot:
     """The FavoriteCounts table as scanned: counts by key, markers set apart."""
 
     counts: dict[CountKey, int] = field(default_factory=dict)
+    # Where each count item sits in the ranking index (None: not indexed).
+    partitions: dict[CountKey, str | None] = field(default_factory=dict)
     markers: int = 0
 
     def add(self, item: Item) -> None:
@@ -109,10 +112,13 @@ class CountsSnapshot:
             self.markers += 1  # an idempotency marker, not a count
             return
         count = item.get("favorite_count", {}).get("N")
-        self.counts[(restaurant_id, item["bucket"]["S"])] = int(count) if count else 0
+        key = (restaurant_id, item["bucket"]["S"])
+        self.counts[key] = int(count) if count else 0
+        self.partitions[key] = item.get("rank_partition", {}).get("S")
 
     def merge(self, other: CountsSnapshot) -> CountsSnapshot:
         self.counts.update(other.counts)
+        self.partitions.update(other.partitions)
         self.markers += other.markers
         return self
 
@@ -183,11 +189,14 @@ class ReconcileReport:
     # Drift that moved between the scan and the re-check: a change in flight.
     unsettled: list[Drift] = field(default_factory=list)
     repair_retries: int = 0
+    # Count items outside the partition RANKING_SHARDS puts them in: rankings
+    # miss them until `python -m local.reshard` moves them.
+    misplaced: list[PartitionMismatch] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def clean(self) -> bool:
-        return not self.drift
+        return not self.drift and not self.misplaced
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -200,6 +209,7 @@ class ReconcileReport:
             "repaired": len(self.repaired),
             "unsettled": len(self.unsettled),
             "repair_retries": self.repair_retries,
+            "misplaced": len(self.misplaced),
             "seconds": round(self.seconds, 3),
         }
 
@@ -277,7 +287,7 @@ class ReconcileStore:
         parts = self._scan(
             self.counts_table,
             # "bucket" is a DynamoDB reserved word.
-            "restaurant_id, #b, favorite_count",
+            "restaurant_id, #b, favorite_count, rank_partition",
             CountsSnapshot,
             CountsSnapshot.add,
             progress,
@@ -395,6 +405,11 @@ class Reconciler:
         report.drift = compare(
             tally.counts, snapshot.counts, now=now, retention_days=self._retention
         )
+        report.misplaced = [
+            mismatch
+            for (restaurant_id, bucket), partition in snapshot.partitions.items()
+            if (mismatch := partition_mismatch(restaurant_id, bucket, partition, self._shards))
+        ]
         if repair:
             for drift in report.drift:
                 self._repair(drift, report)
@@ -434,8 +449,10 @@ class Reconciler:
     def _log(report: ReconcileReport, repair: bool) -> None:
         for drift in report.drift[:MAX_LOGGED_DRIFT]:
             logger.warning("count drift: %s", json.dumps(asdict(drift)))
+        for mismatch in report.misplaced[:MAX_LOGGED_DRIFT]:
+            logger.warning("count in the wrong ranking partition: %s", json.dumps(asdict(mismatch)))
         line = {"message": "favorite counts reconciled", "repair": repair, **report.summary()}
-        (logger.warning if report.drift else logger.info)(json.dumps(line))
+        (logger.info if report.clean else logger.warning)(json.dumps(line))
 
 
 # --- command line -----------------------------------------------------------

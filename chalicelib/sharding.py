@@ -47,9 +47,19 @@ def expected_partition_mismatches(
     for item in items:
         if "favorite_count" not in item:
             continue
-        restaurant_id, bucket = item["restaurant_id"]["S"], item["bucket"]["S"]
         actual = item.get("rank_partition", {}).get("S")
-        expected = rank_partition(bucket, restaurant_id, shards)
-        if actual != expected:
-            mismatches.append(PartitionMismatch(restaurant_id, bucket, actual, expected))
+        mismatch = partition_mismatch(
+            item["restaurant_id"]["S"], item["bucket"]["S"], actual, shards
+        )
+        if mismatch is not None:
+            mismatches.append(mismatch)
     return mismatches
+
+
+def partition_mismatch(
+    restaurant_id: str, bucket: str, actual: str | None, shards: int
+) -> PartitionMismatch | None:
+    expected = rank_partition(bucket, restaurant_id, shards)
+    return (
+        None if actual == expected else PartitionMismatch(restaurant_id, bucket, actual, expected)
+    )

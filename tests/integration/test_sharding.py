@@ -110,3 +110,24 @@ def test_a_move_never_overwrites_an_item_that_moved_or_went(dynamodb):
     assert "Item" not in dynamodb.get_item(
         TableName=COUNTS_TABLE, Key={"restaurant_id": {"S": "r2"}, "bucket": {"S": "ALL"}}
     )
+
+
+def test_the_reconciler_reports_counts_left_in_the_old_partitions(dynamodb):
+    from chalicelib.reconcile import Reconciler, ReconcileStore
+
+    load_counts(dynamodb, shards=1)
+    store = ReconcileStore(dynamodb, "favorites-test", COUNTS_TABLE, segments=2)
+
+    def check(shards: int) -> Any:
+        return Reconciler(store, shards=shards, day_retention_days=90).run()
+
+    assert check(1).misplaced == []
+    before = check(16)
+    expected = expected_partition_mismatches(scan_all(dynamodb), 16)
+    assert len(expected) > 0
+    assert sorted(before.misplaced, key=repr) == sorted(expected, key=repr)
+    assert not before.clean
+    assert before.summary()["misplaced"] == len(expected)
+
+    reshard(dynamodb, COUNTS_TABLE, 16)
+    assert check(16).misplaced == []
