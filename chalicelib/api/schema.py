@@ -76,7 +76,8 @@ class FavoritesSchema(strawberry.Schema):
 def build_schema(*, introspection: bool = True) -> strawberry.Schema:
     extensions: list[Any] = [MaskUnexpectedErrors, OperationTracing]
     if not introspection:
-        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        # A factory, not an instance: strawberry makes extensions per request.
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return FavoritesSchema(
         query=Query,
         mutation=Mutation,
