@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
+# Good enough for local and test stages only: anyone who reads this can forge cursors.
+DEV_CURSOR_SECRET = "local-development-cursor-secret"
+
 
 class SettingsError(ValueError):
     """A setting is present but unusable; the message names it."""
@@ -31,6 +34,18 @@ class Settings:
     graphiql: bool
     write_budget_seconds: float
     tracing: bool
+    # Abuse limits for the GraphQL routes (see SECURITY.md).
+    max_query_depth: int
+    max_aliases: int
+    max_tokens: int
+    max_batch_operations: int  # 0: batching off, a JSON array is a 400
+    max_body_bytes: int
+    # Signs pagination cursors. The default is public: set CURSOR_SECRET per deployed stage.
+    cursor_secret: str
+
+    @property
+    def uses_dev_cursor_secret(self) -> bool:
+        return self.cursor_secret == DEV_CURSOR_SECRET
 
     @property
     def is_local_endpoint(self) -> bool:
@@ -86,6 +101,12 @@ def from_env(env: Mapping[str, str]) -> Settings:
         write_budget_seconds=float(_int(env, "WRITE_BUDGET_SECONDS", 20, 1, 600)),
         # Lambda sets AWS_LAMBDA_FUNCTION_NAME; anywhere else tracing stays off.
         tracing=_bool(env, "TRACING_ENABLED", "AWS_LAMBDA_FUNCTION_NAME" in env),
+        max_query_depth=_int(env, "GRAPHQL_MAX_DEPTH", 8, 2, 50),
+        max_aliases=_int(env, "GRAPHQL_MAX_ALIASES", 15, 0, 1000),
+        max_tokens=_int(env, "GRAPHQL_MAX_TOKENS", 1000, 50, 100_000),
+        max_batch_operations=_int(env, "GRAPHQL_MAX_BATCH_OPERATIONS", 0, 0, 50),
+        max_body_bytes=_int(env, "MAX_REQUEST_BODY_BYTES", 16384, 1024, 1_048_576),
+        cursor_secret=env.get("CURSOR_SECRET") or DEV_CURSOR_SECRET,
     )
 
 
