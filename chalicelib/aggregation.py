@@ -92,6 +92,8 @@ def parse_record(
     record: Mapping[str, Any], favorites_table: str | None = None
 ) -> FavoriteEvent | SkippedRecord:
     """Turn one Lambda stream record into a favorite event, or say why not."""
+    if not isinstance(record, Mapping):
+        return SkippedRecord(None, None, f"record is a {type(record).__name__}", poison=True)
     dynamodb = record.get("dynamodb")
     dynamodb = dynamodb if isinstance(dynamodb, Mapping) else {}
     event_id = record.get("eventID")
@@ -440,6 +442,8 @@ def process_batch(
                     parsed.sequence_number,
                     parsed.reason,
                 )
+            else:
+                logger.info("skipping record %s: %s", parsed.event_id, parsed.reason)
             continue
         events.append(parsed)
         if parsed.approximate_creation is not None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-from tests.support import error_codes, graphql, token
+from tests.support import error_codes, graphql, recorded_spans, token
 
 FAVORITE = "mutation F($id: ID!) { favorite(restaurantId: $id) { changed } }"
 VIEWER_PAGE = """
@@ -163,28 +162,6 @@ def test_graphiql_is_served_outside_prod(client):
     ide = client.http.get("/public/graphql", headers={"Accept": "text/html"})
     assert ide.status_code == 200
     assert "graphiql" in ide.body.decode().lower()
-
-
-@contextmanager
-def recorded_spans(monkeypatch) -> Iterator[list[dict[str, Any]]]:
-    """Every tracing subsegment opened, with its annotations (tracing's own API)."""
-    from chalicelib import tracing
-
-    spans: list[dict[str, Any]] = []
-
-    @contextmanager
-    def subsegment(name: str, **annotations: Any) -> Iterator[Any]:
-        span = {"name": name, **annotations}
-        spans.append(span)
-
-        class Recorder:
-            def annotate(self, key: str, value: Any) -> None:
-                span[key] = value
-
-        yield Recorder()
-
-    monkeypatch.setattr(tracing, "subsegment", subsegment)
-    yield spans
 
 
 def test_unexpected_errors_are_masked_with_a_request_id_also_logged_and_traced(
