@@ -76,6 +76,37 @@ def test_broken_http_requests_get_a_4xx_with_a_readable_json_message(
     assert error["extensions"]["code"] in ("BAD_REQUEST", "PAYLOAD_TOO_LARGE")
 
 
+@pytest.mark.parametrize(
+    ("query_string", "message"),
+    [
+        ("query=%7Bviewer%7Bid%7D%7D&variables=%7Bnope", "Unable to parse request body as JSON"),
+        ("query=%7Bviewer%7Bid%7D%7D&variables=5", "expected a JSON object"),
+        ("query=%7Bviewer%7Bid%7D%7D&variables=%5B%7B%7D%5D", "`variables` must be"),
+        ("variables=%7B%7D", "No GraphQL query found"),
+    ],
+)
+def test_broken_get_requests_get_a_4xx_with_a_readable_json_message(client, query_string, message):
+    response = client.http.get(f"/public/graphql?{query_string}")
+    assert response.status_code == 400
+    [error] = json.loads(response.body)["errors"]
+    assert message in error["message"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+
+
+def test_a_deployed_stage_without_cursor_secret_warns(reconfigure, caplog):
+    from chalicelib import services
+
+    reconfigure(STAGE="dev")
+    with caplog.at_level(logging.WARNING, logger="chalicelib.services"):
+        services.favorites()
+    assert "CURSOR_SECRET is not set for stage dev" in caplog.text
+    caplog.clear()
+    reconfigure(CURSOR_SECRET="a-real-secret")
+    with caplog.at_level(logging.WARNING, logger="chalicelib.services"):
+        services.favorites()
+    assert caplog.text == ""
+
+
 def test_a_wrong_content_type_is_refused_by_chalice_with_415(client):
     response = client.http.post(
         "/public/graphql", headers={"Content-Type": "text/plain"}, body=b"{ viewer { id } }"

@@ -103,3 +103,21 @@ def test_settings_defaults_and_errors():
         from_env({"RANKING_SHARDS": "zero"})
     with pytest.raises(SettingsError, match="between"):
         from_env({"RANKING_SHARDS": "0"})
+
+
+def test_abuse_limits_and_cursor_secret_come_from_settings():
+    defaults = from_env({})
+    assert (defaults.max_query_depth, defaults.max_aliases, defaults.max_tokens) == (8, 15, 1000)
+    assert defaults.max_batch_operations == 0
+    assert defaults.max_body_bytes == 16384
+    assert defaults.uses_dev_cursor_secret
+    configured = from_env(
+        {"GRAPHQL_MAX_BATCH_OPERATIONS": "5", "CURSOR_SECRET": "s3cret", "GRAPHQL_MAX_DEPTH": "4"}
+    )
+    assert (configured.max_batch_operations, configured.max_query_depth) == (5, 4)
+    assert configured.cursor_secret == "s3cret"
+    assert not configured.uses_dev_cursor_secret
+    with pytest.raises(SettingsError, match="GRAPHQL_MAX_BATCH_OPERATIONS"):
+        from_env({"GRAPHQL_MAX_BATCH_OPERATIONS": "500"})
+    with pytest.raises(SettingsError, match="MAX_REQUEST_BODY_BYTES"):
+        from_env({"MAX_REQUEST_BODY_BYTES": "lots"})
