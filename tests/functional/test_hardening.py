@@ -249,7 +249,7 @@ def test_failures_outside_graphql_are_a_json_500_with_a_request_id(client, monke
         raise RuntimeError("cannot reach the table")
 
     monkeypatch.setattr(services, "favorites", broken)
-    with caplog.at_level(logging.ERROR):
+    with recorded_spans(monkeypatch) as spans, caplog.at_level(logging.ERROR):
         response = client.http.post(
             "/public/graphql", headers=JSON, body=b'{"query": "{ viewer { id } }"}'
         )
@@ -257,6 +257,9 @@ def test_failures_outside_graphql_are_a_json_500_with_a_request_id(client, monke
     [error] = json.loads(response.body)["errors"]
     assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     assert error["extensions"]["requestId"] in caplog.text
+    assert spans == [
+        {"name": "graphql_http", "request_id": error["extensions"]["requestId"], "failed": True}
+    ]
     assert "cannot reach" not in response.body.decode()
 
 
