@@ -1,7 +1,9 @@
 """Per-stage facts read from ``.chalice/config.json`` (the one place they are written).
 
-Deployment tooling needs the same table names, function names and policy file
-that Chalice uses for a stage; reading them here keeps them spelled once.
+Deployment tooling needs the same table names, function names, sizes and
+policy files that Chalice uses for a stage; reading them here (through
+Chalice's own lookup, so stage and function overrides resolve as Chalice
+resolves them) keeps them spelled once.
 """
 
 from __future__ import annotations
@@ -11,9 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chalice.config import Config
+
 ROOT = Path(__file__).resolve().parents[1]
 CHALICE_DIR = ROOT / ".chalice"
 DEPLOYABLE_STAGES = ("dev", "prod")
+# Chalice's name for the function behind the REST API.
+API_HANDLER = "api_handler"
 
 
 def config() -> dict[str, Any]:
@@ -25,7 +31,8 @@ class Stage:
     name: str
     app_name: str
     environment: dict[str, str]
-    policy_file: Path
+    # Every Lambda function of the app, as config.json's lambda_functions lists them.
+    functions: tuple[str, ...]
 
     @property
     def favorites_table(self) -> str:
@@ -35,30 +42,39 @@ class Stage:
     def counts_table(self) -> str:
         return self.environment["FAVORITE_COUNTS_TABLE"]
 
-    @property
-    def api_function_name(self) -> str:
-        # The names `chalice deploy` gives; the template uses them too, so the
-        # policy's log groups are the same on both deploy paths.
-        return f"{self.app_name}-{self.name}"
+    def _chalice(self, function: str) -> Any:
+        return Config(chalice_stage=self.name, function_name=function, config_from_disk=config())
 
-    @property
-    def stream_function_name(self) -> str:
-        return f"{self.app_name}-{self.name}-aggregate_favorites"
+    def function_name(self, function: str) -> str:
+        # The names `chalice deploy` gives; the template uses them too, so the
+        # policies' log groups are the same on both deploy paths.
+        if function == API_HANDLER:
+            return f"{self.app_name}-{self.name}"
+        return f"{self.app_name}-{self.name}-{function}"
+
+    def policy_file(self, function: str) -> Path:
+        # Chalice's own fallback when a function names no file.
+        name = self._chalice(function).iam_policy_file or f"policy-{self.name}.json"
+        return CHALICE_DIR / str(name)
+
+    def policy(self, function: str) -> dict[str, Any]:
+        return dict(json.loads(self.policy_file(function).read_text()))
+
+    def timeout(self, function: str) -> int:
+        return int(self._chalice(function).lambda_timeout)
+
+    def memory_size(self, function: str) -> int:
+        return int(self._chalice(function).lambda_memory_size)
 
     @property
     def failure_queue_name(self) -> str:
         return f"{self.app_name}-{self.name}-stream-failures"
-
-    def policy(self) -> dict[str, Any]:
-        return dict(json.loads(self.policy_file.read_text()))
 
 
 def stage(name: str) -> Stage:
     data = config()
     if name not in data["stages"]:
         raise ValueError(f"no stage {name!r} in .chalice/config.json")
-    stage_config = data["stages"][name]
     environment = dict(data.get("environment_variables", {}))
-    environment.update(stage_config.get("environment_variables", {}))
-    policy_name = stage_config.get("iam_policy_file", f"policy-{name}.json")
-    return Stage(name, data["app_name"], environment, CHALICE_DIR / policy_name)
+    environment.update(data["stages"][name].get("environment_variables", {}))
+    return Stage(name, data["app_name"], environment, tuple(data["lambda_functions"]))

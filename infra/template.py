@@ -11,7 +11,8 @@ cannot express and points the functions at the stack's own resources:
   INSERT/REMOVE, partial-batch responses, bisection, retry and age limits, and
   the on-failure destination;
 - environment variables that reference the stack's tables, stream and pool;
-- the stage's IAM policy with its ``*`` region/account narrowed to the stack's;
+- each function's own IAM policy with its ``*`` region/account narrowed to the
+  stack's;
 - X-Ray tracing on the API Gateway stage (the functions get it from ``"xray"``).
 
 The keys below must match what Chalice generates (logical ids such as
@@ -31,13 +32,22 @@ from typing import Any
 from chalicelib import aws
 from chalicelib.aggregation import FavoriteEvent, plan_chunks
 from infra import tables
-from infra.stages import Stage
+from infra.stages import API_HANDLER, Stage
 
 # Logical ids Chalice gives the resources of this app.
 API_FUNCTION = "APIHandler"
 STREAM_FUNCTION = "AggregateFavorites"
+RECONCILE_FUNCTION = "ReconcileCounts"
 STREAM_EVENT_SOURCE = "AggregateFavoritesDynamodbEventSource"
-ROLES = ("ApiHandlerRole", "AggregateFavoritesRole")
+RECONCILE_EVENT = "ReconcileCountsEvent"
+# Chalice's function name -> the logical ids of that function and of its role.
+# Every function has its own role and policy file, so each gets only its calls.
+FUNCTIONS = {
+    API_HANDLER: (API_FUNCTION, "ApiHandlerRole"),
+    "aggregate_favorites": (STREAM_FUNCTION, "AggregateFavoritesRole"),
+    "reconcile_counts": (RECONCILE_FUNCTION, "ReconcileCountsRole"),
+}
+ROLES = tuple(role for _, role in FUNCTIONS.values())
 REST_API = "RestAPI"
 AUTHORIZER = "FavoritesUserPool"  # the name app.py gives the CognitoUserPoolAuthorizer
 
@@ -108,8 +118,8 @@ def narrow_arn(resource: str) -> str | dict[str, str]:
     return {"Fn::Sub": f"arn:{account}:{rest}"}
 
 
-def narrowed_policy(stage: Stage) -> dict[str, Any]:
-    policy = stage.policy()
+def narrowed_policy(stage: Stage, function: str) -> dict[str, Any]:
+    policy = stage.policy(function)
     for statement in policy["Statement"]:
         resources = statement["Resource"]
         if isinstance(resources, list):
@@ -143,8 +153,17 @@ def _environment() -> dict[str, Any]:
     }
 
 
+def _function(stage: Stage, function: str, **properties: Any) -> dict[str, Any]:
+    return {
+        "Properties": {
+            "FunctionName": stage.function_name(function),
+            **_environment(),
+            **properties,
+        }
+    }
+
+
 def merge_template(stage: Stage) -> dict[str, Any]:
-    policy = narrowed_policy(stage)
     resources: dict[str, Any] = {
         **table_resources(stage),
         USER_POOL: {
@@ -194,31 +213,30 @@ def merge_template(stage: Stage) -> dict[str, Any]:
                 "SqsManagedSseEnabled": True,
             },
         },
-        API_FUNCTION: {"Properties": {"FunctionName": stage.api_function_name, **_environment()}},
-        STREAM_FUNCTION: {
-            "Properties": {
-                "FunctionName": stage.stream_function_name,
-                **_environment(),
-                "Events": {
-                    STREAM_EVENT_SOURCE: {
-                        "Properties": {
-                            "Stream": _get_att("FavoritesTable", "StreamArn"),
-                            "FilterCriteria": {"Filters": [{"Pattern": STREAM_FILTER}]},
-                            "FunctionResponseTypes": ["ReportBatchItemFailures"],
-                            "BisectBatchOnFunctionError": True,
-                            "MaximumRetryAttempts": MAXIMUM_RETRY_ATTEMPTS,
-                            "MaximumRecordAgeInSeconds": MAXIMUM_RECORD_AGE_SECONDS,
-                            "DestinationConfig": {
-                                "OnFailure": {
-                                    "Type": "SQS",
-                                    "Destination": _get_att(FAILURE_QUEUE, "Arn"),
-                                }
-                            },
-                        }
+        API_FUNCTION: _function(stage, API_HANDLER),
+        RECONCILE_FUNCTION: _function(stage, "reconcile_counts"),
+        STREAM_FUNCTION: _function(
+            stage,
+            "aggregate_favorites",
+            Events={
+                STREAM_EVENT_SOURCE: {
+                    "Properties": {
+                        "Stream": _get_att("FavoritesTable", "StreamArn"),
+                        "FilterCriteria": {"Filters": [{"Pattern": STREAM_FILTER}]},
+                        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                        "BisectBatchOnFunctionError": True,
+                        "MaximumRetryAttempts": MAXIMUM_RETRY_ATTEMPTS,
+                        "MaximumRecordAgeInSeconds": MAXIMUM_RECORD_AGE_SECONDS,
+                        "DestinationConfig": {
+                            "OnFailure": {
+                                "Type": "SQS",
+                                "Destination": _get_att(FAILURE_QUEUE, "Arn"),
+                            }
+                        },
                     }
-                },
-            }
-        },
+                }
+            },
+        ),
         REST_API: {
             "Properties": {
                 "TracingEnabled": True,
@@ -234,7 +252,8 @@ def merge_template(stage: Stage) -> dict[str, Any]:
             }
         },
     }
-    for role in ROLES:
+    for function, (_, role) in FUNCTIONS.items():
+        policy = narrowed_policy(stage, function)
         resources[role] = {
             "Properties": {"Policies": [{"PolicyName": f"{role}Policy", "PolicyDocument": policy}]}
         }

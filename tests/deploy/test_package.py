@@ -23,7 +23,7 @@ from infra.package import (
 )
 from infra.stages import ROOT, stage
 
-FUNCTIONS = (merge.API_FUNCTION, merge.STREAM_FUNCTION)
+FUNCTIONS = tuple(logical_id for logical_id, _ in merge.FUNCTIONS.values())
 
 
 def _resources(packaged: Package) -> dict[str, Any]:
@@ -111,11 +111,12 @@ def test_functions_use_the_stacks_resources_and_stage_settings(packaged: Package
         for name in ("STAGE", "RANKING_SHARDS", "DAY_BUCKET_RETENTION_DAYS", "GRAPHIQL_ENABLED"):
             assert variables[name] == config.environment[name]
         assert "DYNAMODB_ENDPOINT_URL" not in variables
-    assert resources[merge.API_FUNCTION]["Properties"]["FunctionName"] == config.api_function_name
-    assert (
-        resources[merge.STREAM_FUNCTION]["Properties"]["FunctionName"]
-        == config.stream_function_name
-    )
+    for function, (logical_id, _) in merge.FUNCTIONS.items():
+        properties = resources[logical_id]["Properties"]
+        assert properties["FunctionName"] == config.function_name(function)
+        # Sizes come from config.json's lambda_functions, as Chalice reads them.
+        assert properties["Timeout"] == config.timeout(function)
+        assert properties["MemorySize"] == config.memory_size(function)
     # Nothing of the placeholder ARNs chalice saw at package time survives.
     assert "000000000000" not in json.dumps(packaged.template())
 
@@ -154,6 +155,27 @@ def test_tracing_is_active_everywhere(packaged: Package) -> None:
     assert resources[merge.REST_API]["Properties"]["TracingEnabled"] is True
 
 
+def test_reconciliation_runs_daily_with_room_for_its_scans(packaged: Package) -> None:
+    from chalice.app import ScheduledEventConfig
+
+    from app import app
+
+    function = _resources(packaged)[merge.RECONCILE_FUNCTION]["Properties"]
+    assert function["Handler"] == "app.reconcile_counts"
+    (schedule,) = (s for s in app.event_sources if isinstance(s, ScheduledEventConfig))
+    expression = schedule.schedule_expression
+    # app.py's schedule is the one in the template, and it is daily.
+    assert not isinstance(expression, str)
+    assert expression.to_string() == "rate(1 day)"
+    assert function["Events"] == {
+        merge.RECONCILE_EVENT: {"Type": "Schedule", "Properties": {"Schedule": "rate(1 day)"}}
+    }
+    # Two full scans of growing tables: Lambda's longest run and more than the
+    # API's memory (threads per scan segment hold their pages).
+    assert function["Timeout"] == 900
+    assert function["MemorySize"] >= 1024
+
+
 def test_failure_queue(packaged: Package) -> None:
     queue = _resources(packaged)[merge.FAILURE_QUEUE]
     assert queue["Type"] == "AWS::SQS::Queue"
@@ -161,18 +183,19 @@ def test_failure_queue(packaged: Package) -> None:
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
-def test_every_role_carries_the_stage_policy_narrowed_to_the_stack(packaged: Package) -> None:
+def test_every_role_carries_its_functions_policy_narrowed_to_the_stack(
+    packaged: Package,
+) -> None:
     resources = _resources(packaged)
     roles = {k: v for k, v in resources.items() if v["Type"] == "AWS::IAM::Role"}
     assert set(roles) == set(merge.ROLES)
-    used = {
-        resources[f]["Properties"]["Role"]["Fn::GetAtt"][0]
-        for f in resources
-        if resources[f]["Type"] == "AWS::Serverless::Function"
-    }
-    assert used == set(roles)
-    file_policy = stage(packaged.stage).policy()
-    for role in roles.values():
+    functions = {k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
+    assert functions == set(FUNCTIONS)
+    for function, (logical_id, role_id) in merge.FUNCTIONS.items():
+        # One role per function, and the role is that function's.
+        assert resources[logical_id]["Properties"]["Role"] == {"Fn::GetAtt": [role_id, "Arn"]}
+        role = roles[role_id]
+        file_policy = stage(packaged.stage).policy(function)
         assert not role["Properties"].get("ManagedPolicyArns")
         (policy,) = role["Properties"]["Policies"]
         document = policy["PolicyDocument"]
@@ -264,10 +287,20 @@ def test_sam_expands_to_the_intended_cloudformation(packaged: Package) -> None:
     (api_stage,) = by_type["AWS::ApiGateway::Stage"]
     assert api_stage["Properties"]["TracingEnabled"] is True
     functions = by_type["AWS::Lambda::Function"]
-    assert len(functions) == 2
+    assert len(functions) == len(merge.FUNCTIONS)
     assert all(f["Properties"]["TracingConfig"] == {"Mode": "Active"} for f in functions)
+    # The daily schedule: an EventBridge rule that may invoke the reconciler.
+    (rule,) = by_type["AWS::Events::Rule"]
+    assert rule["Properties"]["ScheduleExpression"] == "rate(1 day)"
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [merge.RECONCILE_FUNCTION, "Arn"]}
+    invokers = {
+        p["Properties"]["Principal"]: p["Properties"]["FunctionName"]
+        for p in by_type["AWS::Lambda::Permission"]
+    }
+    assert invokers["events.amazonaws.com"] == {"Ref": merge.RECONCILE_FUNCTION}
     # The SAM expansion adds no role or policy of its own.
-    assert len(by_type["AWS::IAM::Role"]) == 2
+    assert len(by_type["AWS::IAM::Role"]) == len(merge.FUNCTIONS)
     assert "AWS::IAM::Policy" not in by_type
 
 

@@ -1,7 +1,9 @@
-"""Least privilege: the stage policies grant exactly what chalicelib calls.
+"""Least privilege: each function's policy grants exactly what its code calls.
 
 The DynamoDB calls are found by reading the code (AST), not by a list kept by
-hand, so a new call without a grant, or a grant nobody calls, fails here.
+hand, so a new call without a grant, or a grant nobody calls, fails here. Each
+function has its own policy file (and role), so the API cannot scan a table
+because the reconciler may.
 """
 
 from __future__ import annotations
@@ -18,14 +20,36 @@ from chalicelib.aggregation import CountsWriter, FavoriteEvent
 from chalicelib.favorites import BY_USER_INDEX
 from chalicelib.rankings import BY_COUNT_INDEX
 from infra import tables
-from infra.stages import DEPLOYABLE_STAGES, ROOT, stage
+from infra.stages import API_HANDLER, DEPLOYABLE_STAGES, ROOT, stage
 
-# Which table (and which index, for queries) each adapter is built with
-# (chalicelib/services.py). A new adapter must be added here, on purpose.
-ADAPTERS = {
-    "FavoritesStore": ("favorites", BY_USER_INDEX),
-    "RankingStore": ("counts", BY_COUNT_INDEX),
-    "CountsWriter": ("counts", None),
+# Where each adapter's calls go (chalicelib/services.py builds the adapters):
+# (table, index) per method; index None is the table itself. ReconcileStore
+# reads both tables, so targets are per call. A new adapter or call must be
+# added here, on purpose.
+Target = tuple[str, str | None]
+ADAPTERS: dict[str, dict[str, set[Target]]] = {
+    "FavoritesStore": {
+        "put_item": {("favorites", None)},
+        "delete_item": {("favorites", None)},
+        "get_item": {("favorites", None)},
+        "query": {("favorites", BY_USER_INDEX)},
+    },
+    "RankingStore": {"get_item": {("counts", None)}, "query": {("counts", BY_COUNT_INDEX)}},
+    "CountsWriter": {"transact_write_items": {("counts", None)}},
+    "ReconcileStore": {
+        "scan": {("favorites", None), ("counts", None)},
+        # The repair's consistent recount of one restaurant's partition.
+        "query": {("favorites", None)},
+        "get_item": {("counts", None)},
+        "update_item": {("counts", None)},
+    },
+}
+# The adapters each Lambda function reaches (app.py -> chalicelib/services.py;
+# test_each_function_reaches_exactly_its_adapters checks it).
+FUNCTION_ADAPTERS = {
+    API_HANDLER: {"FavoritesStore", "RankingStore"},
+    "aggregate_favorites": {"CountsWriter"},
+    "reconcile_counts": {"ReconcileStore"},
 }
 # TransactWriteItems is authorised per action inside it.
 TRANSACT_ACTIONS = {
@@ -80,15 +104,51 @@ def test_no_client_is_used_but_through_an_adapter():
 
 
 def test_the_analysis_sees_every_call():
+    # Both ways: a call ADAPTERS does not place, or an entry nothing calls, fails.
     assert client_calls() == {
-        ("FavoritesStore", "put_item"),
-        ("FavoritesStore", "delete_item"),
-        ("FavoritesStore", "get_item"),
-        ("FavoritesStore", "query"),
-        ("RankingStore", "query"),
-        ("RankingStore", "get_item"),
-        ("CountsWriter", "transact_write_items"),
+        (cls, method) for cls, methods in ADAPTERS.items() for method in methods
     }
+    assert set().union(*FUNCTION_ADAPTERS.values()) == set(ADAPTERS)
+
+
+def _services_called(tree: ast.AST) -> set[str]:
+    """The ``services.<factory>()`` calls in a piece of code."""
+    return {
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "services"
+    }
+
+
+def test_each_function_reaches_exactly_its_adapters():
+    services_tree = ast.parse((ROOT / "chalicelib" / "services.py").read_text())
+    built = {
+        factory.name: {
+            node.func.id
+            for node in ast.walk(factory)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        }
+        & set(ADAPTERS)
+        for factory in services_tree.body
+        if isinstance(factory, ast.FunctionDef)
+    }
+    app_tree = ast.parse((ROOT / "app.py").read_text())
+    handlers = {node.name: node for node in app_tree.body if isinstance(node, ast.FunctionDef)}
+    # The routes hand over to chalicelib/api, which builds the request's services.
+    assert _services_called(handlers["graphql"]) == _services_called(handlers["public_graphql"])
+    assert _services_called(handlers["graphql"]) == set()
+    reached = {API_HANDLER: set[str]()}
+    for path in (ROOT / "chalicelib" / "api").rglob("*.py"):
+        reached[API_HANDLER] |= _services_called(ast.parse(path.read_text()))
+    for function in FUNCTION_ADAPTERS.keys() - {API_HANDLER}:
+        reached[function] = _services_called(handlers[function])
+    assert set(FUNCTION_ADAPTERS) == set(stage("dev").functions)
+    for function, factories in reached.items():
+        adapters = set().union(*(built[factory] for factory in factories))
+        assert adapters == FUNCTION_ADAPTERS[function], function
 
 
 def _operation_names() -> dict[str, str]:
@@ -109,32 +169,34 @@ def _transaction_actions() -> set[str]:
     return {TRANSACT_ACTIONS[kind] for action in writer.actions([event]) for kind in action}
 
 
-def expected_dynamodb_grants(stage_name: str) -> set[Grant]:
+def expected_dynamodb_grants(stage_name: str, function: str) -> set[Grant]:
     config = stage(stage_name)
     table_names = {"favorites": config.favorites_table, "counts": config.counts_table}
     operations = _operation_names()
     grants: set[Grant] = set()
     for cls, method in client_calls():
-        assert cls in ADAPTERS, f"{cls} calls DynamoDB; add it to ADAPTERS"
-        table_key, index = ADAPTERS[cls]
-        table_arn = f"arn:aws:dynamodb:*:*:table/{table_names[table_key]}"
-        if method == "transact_write_items":
-            grants |= {(f"dynamodb:{a}", table_arn) for a in _transaction_actions()}
-        elif method == "query":
-            # Every query of ours reads an index, never the base table.
-            assert index is not None
-            grants.add(("dynamodb:Query", f"{table_arn}/index/{index}"))
-        else:
-            grants.add((f"dynamodb:{operations[method]}", table_arn))
-    # The stream handler's event source mapping reads the favorites stream.
-    stream = f"arn:aws:dynamodb:*:*:table/{config.favorites_table}/stream/*"
-    grants |= {(action, stream) for action in STREAM_READS}
+        assert method in ADAPTERS.get(cls, {}), f"{cls}.{method} calls DynamoDB; add it to ADAPTERS"
+        if cls not in FUNCTION_ADAPTERS[function]:
+            continue
+        for table_key, index in ADAPTERS[cls][method]:
+            table_arn = f"arn:aws:dynamodb:*:*:table/{table_names[table_key]}"
+            if method == "transact_write_items":
+                grants |= {(f"dynamodb:{a}", table_arn) for a in _transaction_actions()}
+            elif index is not None:
+                assert method == "query"
+                grants.add(("dynamodb:Query", f"{table_arn}/index/{index}"))
+            else:
+                grants.add((f"dynamodb:{operations[method]}", table_arn))
+    if function == "aggregate_favorites":
+        # Its event source mapping reads the favorites stream with the function's role.
+        stream = f"arn:aws:dynamodb:*:*:table/{config.favorites_table}/stream/*"
+        grants |= {(action, stream) for action in STREAM_READS}
     return grants
 
 
-def granted(stage_name: str) -> set[Grant]:
+def granted(stage_name: str, function: str) -> set[Grant]:
     pairs: set[Grant] = set()
-    for statement in stage(stage_name).policy()["Statement"]:
+    for statement in stage(stage_name).policy(function)["Statement"]:
         assert statement["Effect"] == "Allow"
         assert "NotAction" not in statement
         assert "NotResource" not in statement
@@ -146,30 +208,47 @@ def granted(stage_name: str) -> set[Grant]:
     return pairs
 
 
+@pytest.mark.parametrize("function", FUNCTION_ADAPTERS)
 @pytest.mark.parametrize("stage_name", DEPLOYABLE_STAGES)
-def test_dynamodb_grants_are_exactly_the_calls(stage_name):
-    dynamodb = {grant for grant in granted(stage_name) if grant[0].startswith("dynamodb:")}
-    assert dynamodb == expected_dynamodb_grants(stage_name)
+def test_dynamodb_grants_are_exactly_the_functions_calls(stage_name, function):
+    dynamodb = {
+        grant for grant in granted(stage_name, function) if grant[0].startswith("dynamodb:")
+    }
+    assert dynamodb == expected_dynamodb_grants(stage_name, function)
 
 
+def test_only_the_reconciler_may_scan_and_only_the_stream_handler_reads_the_stream():
+    # The point of one policy per function, spelled out for the riskiest grants.
+    for stage_name in DEPLOYABLE_STAGES:
+        for function in FUNCTION_ADAPTERS:
+            actions = {action for action, _ in granted(stage_name, function)}
+            assert ("dynamodb:Scan" in actions) is (function == "reconcile_counts")
+            assert ("dynamodb:GetRecords" in actions) is (function == "aggregate_favorites")
+            assert "dynamodb:DescribeTable" not in actions
+
+
+@pytest.mark.parametrize("function", FUNCTION_ADAPTERS)
 @pytest.mark.parametrize("stage_name", DEPLOYABLE_STAGES)
-def test_everything_else_granted_is_tracing_logs_and_the_failure_queue(stage_name):
+def test_everything_else_granted_is_tracing_its_log_group_and_the_failure_queue(
+    stage_name, function
+):
     config = stage(stage_name)
-    others = {grant for grant in granted(stage_name) if not grant[0].startswith("dynamodb:")}
-    log_groups = [
-        f"arn:aws:logs:*:*:log-group:/aws/lambda/{name}:*"
-        for name in (config.api_function_name, config.stream_function_name)
-    ]
-    assert others == {
+    others = {
+        grant for grant in granted(stage_name, function) if not grant[0].startswith("dynamodb:")
+    }
+    log_group = f"arn:aws:logs:*:*:log-group:/aws/lambda/{config.function_name(function)}:*"
+    expected = {
         ("xray:PutTraceSegments", "*"),
         ("xray:PutTelemetryRecords", "*"),
         *{
-            (action, group)
+            (action, log_group)
             for action in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
-            for group in log_groups
         },
-        ("sqs:SendMessage", f"arn:aws:sqs:*:*:{config.failure_queue_name}"),
     }
+    if function == "aggregate_favorites":
+        # Lambda sends the batches it gives up on with the function's role.
+        expected.add(("sqs:SendMessage", f"arn:aws:sqs:*:*:{config.failure_queue_name}"))
+    assert others == expected
 
 
 def test_indexes_in_the_policy_exist_in_the_table_definitions():

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from chalicelib.api.schema import schema as api_schema
 from chalicelib.api.schema import sdl
-from tests.support import COUNTS_TABLE, FAVORITES_TABLE, token
+from local.tokens import token
+from tests.support import COUNTS_TABLE, FAVORITES_TABLE
 
 # The codes SECURITY.md documents; anything else (INTERNAL_SERVER_ERROR above all) is a bug.
 DOCUMENTED_CODES = {

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import error_codes, graphql, recorded_spans, token
+from local.tokens import token
+from tests.support import error_codes, graphql, recorded_spans
 
 FAVORITE = "mutation F($id: ID!) { favorite(restaurantId: $id) { changed } }"
 VIEWER_PAGE = """

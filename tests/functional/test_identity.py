@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.support import error_codes, graphql, token
+from local.tokens import token
+from tests.support import error_codes, graphql
 
 FAVORITE = "mutation F($id: ID!) { favorite(restaurantId: $id) { changed } }"
 UNFAVORITE = "mutation U($id: ID!) { unfavorite(restaurantId: $id) { changed } }"

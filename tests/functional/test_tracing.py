@@ -82,7 +82,12 @@ def test_a_mutation_records_its_operation_and_the_dynamodb_call(xray, client, dy
 
     segment = _traced(recorder, emitter, mutate)
     (operation,) = _find(segment, "graphql")
-    assert operation["annotations"] == {
+    annotations = dict(operation["annotations"])
+    # The request's id, the one an error answer and the log lines carry.
+    request_id = annotations.pop("request_id")
+    assert isinstance(request_id, str)
+    assert len(request_id) >= 16
+    assert annotations == {
         "operation": "AddFavorite",
         "operation_type": "mutation",
         "errors": 0,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.settings import from_env
-from infra.stages import CHALICE_DIR, DEPLOYABLE_STAGES, ROOT, config, stage
+from infra.stages import API_HANDLER, CHALICE_DIR, DEPLOYABLE_STAGES, ROOT, config, stage
 
 SOURCE_DIRS = ("chalicelib", "infra", "local", "tests", "bench")
 
@@ -49,24 +49,43 @@ def test_stages_and_what_they_turn_on():
         assert settings.day_bucket_retention_days >= 31  # a month's days stay queryable
         assert settings.graphiql is (name != "prod")
     assert stage("prod").environment["GRAPHIQL_ENABLED"] == "false"
-    # Only the local stage talks to a local endpoint.
-    assert from_env(stage("local").environment).dynamodb_endpoint_url
-    for name in DEPLOYABLE_STAGES:
-        assert from_env(stage(name).environment).dynamodb_endpoint_url is None
+    # No stage's config names a local endpoint: the local stack sets the local
+    # stage's at run time (local/stack.py, on the port it chose), and deployed
+    # stages never get one.
+    for name in ("local", *DEPLOYABLE_STAGES):
+        assert "DYNAMODB_ENDPOINT_URL" not in stage(name).environment
+
+
+def test_config_sizes_every_function_the_app_defines():
+    from app import app
+
+    # Chalice's names: the API's handler plus one per event source (stream, schedule).
+    defined = {API_HANDLER} | {source.name for source in app.event_sources}
+    assert set(config()["lambda_functions"]) == defined
+    assert stage("dev").functions == stage("prod").functions
+    assert set(stage("dev").functions) == defined
 
 
 @pytest.mark.parametrize("name", DEPLOYABLE_STAGES)
-def test_each_deployable_stage_has_its_policy_and_function_sizes(name):
+def test_each_deployable_function_has_its_own_policy_and_sizes(name):
     data = config()
-    assert data["stages"][name]["iam_policy_file"] == f"policy-{name}.json"
-    policy = json.loads((CHALICE_DIR / f"policy-{name}.json").read_text())
-    # Every ARN in the stage's policy names this stage's resources only.
+    # No stage-wide file: a function without its own policy would fall back
+    # to policy-<stage>.json, which does not exist, and packaging fails.
+    assert "iam_policy_file" not in data["stages"][name]
+    assert not (CHALICE_DIR / f"policy-{name}.json").exists()
+    config_stage = stage(name)
     other = next(s for s in DEPLOYABLE_STAGES if s != name)
-    text = json.dumps(policy)
-    assert f"-{other}" not in text
-    assert f"favorites-{name}" in text
-    functions = data["lambda_functions"]
-    assert set(functions) == {"api_handler", "aggregate_favorites"}
-    for function in functions.values():
-        assert function["lambda_memory_size"] >= 128
-        assert function["lambda_timeout"] >= 1
+    for function in config_stage.functions:
+        path = config_stage.policy_file(function)
+        assert path == CHALICE_DIR / f"policy-{name}-{function}.json"
+        # Every ARN in the function's policy names this stage's resources only.
+        text = json.dumps(config_stage.policy(function))
+        assert f"-{other}" not in text
+        assert f"favorites-{name}" in text
+        assert 128 <= config_stage.memory_size(function) <= 10240
+        assert 1 <= config_stage.timeout(function) <= 900
+    assert sorted(p.name for p in CHALICE_DIR.glob("policy-*.json")) == sorted(
+        f"policy-{stage_name}-{function}.json"
+        for stage_name in DEPLOYABLE_STAGES
+        for function in config_stage.functions
+    )
