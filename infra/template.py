@@ -11,6 +11,9 @@ cannot express and points the functions at the stack's own resources:
   INSERT/REMOVE, partial-batch responses, bisection, retry and age limits, and
   the on-failure destination;
 - environment variables that reference the stack's tables, stream and pool;
+- the API function's ``CURSOR_SECRET``: a Secrets Manager secret generated in
+  the stack, resolved by CloudFormation (a dynamic reference), so the value is
+  in no file and the function needs no permission to read it;
 - each function's own IAM policy with its ``*`` region/account narrowed to the
   stack's;
 - X-Ray tracing on the API Gateway stage (the functions get it from ``"xray"``).
@@ -54,6 +57,7 @@ AUTHORIZER = "FavoritesUserPool"  # the name app.py gives the CognitoUserPoolAut
 USER_POOL = "UserPool"
 USER_POOL_CLIENT = "UserPoolClient"
 FAILURE_QUEUE = "StreamFailureQueue"
+CURSOR_SECRET = "CursorSecret"
 
 # The handler makes progress record by record (batchItemFailures), so retries
 # only repeat what failed; after this many, or once records are this old, the
@@ -139,7 +143,7 @@ def table_resources(stage: Stage) -> dict[str, Any]:
     return resources
 
 
-def _environment() -> dict[str, Any]:
+def _environment(**extra: Any) -> dict[str, Any]:
     # Merged over Chalice's variables: these now follow the stack's resources.
     return {
         "Environment": {
@@ -148,16 +152,24 @@ def _environment() -> dict[str, Any]:
                 "FAVORITE_COUNTS_TABLE": _ref("FavoriteCountsTable"),
                 "FAVORITES_STREAM_ARN": _get_att("FavoritesTable", "StreamArn"),
                 "COGNITO_USER_POOL_ARN": _get_att(USER_POOL, "Arn"),
+                **extra,
             }
         }
     }
 
 
-def _function(stage: Stage, function: str, **properties: Any) -> dict[str, Any]:
+def _cursor_secret() -> dict[str, Any]:
+    # Resolved by CloudFormation at deploy time; the template holds only the reference.
+    return {"Fn::Sub": "{{resolve:secretsmanager:${" + CURSOR_SECRET + "}:SecretString}}"}
+
+
+def _function(
+    stage: Stage, function: str, variables: dict[str, Any] | None = None, **properties: Any
+) -> dict[str, Any]:
     return {
         "Properties": {
             "FunctionName": stage.function_name(function),
-            **_environment(),
+            **_environment(**(variables or {})),
             **properties,
         }
     }
@@ -213,7 +225,15 @@ def merge_template(stage: Stage) -> dict[str, Any]:
                 "SqsManagedSseEnabled": True,
             },
         },
-        API_FUNCTION: _function(stage, API_HANDLER),
+        CURSOR_SECRET: {
+            "Type": "AWS::SecretsManager::Secret",
+            "Properties": {
+                "Description": f"{stage.app_name}-{stage.name}: HMAC key of pagination cursors",
+                "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True},
+            },
+        },
+        # Only the API signs cursors; the other functions never see the key.
+        API_FUNCTION: _function(stage, API_HANDLER, {"CURSOR_SECRET": _cursor_secret()}),
         RECONCILE_FUNCTION: _function(stage, "reconcile_counts"),
         STREAM_FUNCTION: _function(
             stage,

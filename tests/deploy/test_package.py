@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.settings import DEV_CURSOR_SECRET
 from infra import tables
 from infra import template as merge
 from infra.package import (
@@ -174,6 +175,32 @@ def test_reconciliation_runs_daily_with_room_for_its_scans(packaged: Package) ->
     # API's memory (threads per scan segment hold their pages).
     assert function["Timeout"] == 900
     assert function["MemorySize"] >= 1024
+
+
+def test_cursor_secret_is_generated_in_the_stack_and_given_to_the_api_only(
+    packaged: Package,
+) -> None:
+    resources = _resources(packaged)
+    secret = resources[merge.CURSOR_SECRET]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["PasswordLength"] >= 32
+    assert "SecretString" not in secret["Properties"]  # no value in the template
+    api = resources[merge.API_FUNCTION]["Properties"]["Environment"]["Variables"]
+    # A dynamic reference: CloudFormation resolves it at deploy time, so the
+    # function needs no secretsmanager permission (test_policy checks none is granted).
+    assert api["CURSOR_SECRET"] == {
+        "Fn::Sub": "{{resolve:secretsmanager:${CursorSecret}:SecretString}}"
+    }
+    for logical_id in FUNCTIONS:
+        if logical_id != merge.API_FUNCTION:
+            variables = resources[logical_id]["Properties"]["Environment"]["Variables"]
+            assert "CURSOR_SECRET" not in variables
+    assert "secretsmanager:" not in json.dumps(
+        [resources[role]["Properties"]["Policies"] for role in merge.ROLES]
+    )
+    # What the function gets once resolved is not the public development key.
+    assert DEV_CURSOR_SECRET not in json.dumps(packaged.template())
 
 
 def test_failure_queue(packaged: Package) -> None:
