@@ -16,8 +16,9 @@ STAGE ?= dev
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# pip stays below 26.3: chalice 1.34.0 requires it (it runs pip to build the deployment zip).
 $(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade 'pip<26.3'
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
