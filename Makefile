@@ -9,13 +9,16 @@ NPM_STAMP := local/node_modules/.installed
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run demo test test-unit test-functional test-integration lint schema bench clean
+STAGE ?= dev
+
+.PHONY: install run demo test test-unit test-functional test-integration lint schema bench clean package deploy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# pip stays below 26.3: chalice 1.34.0 requires it (it runs pip to build the deployment zip).
 $(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade 'pip<26.3'
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
@@ -62,6 +65,25 @@ bench: install
 
 schema: install
 	$(BIN)/python -c "from chalicelib.api.schema import sdl; print(sdl(), end='')" > schema.graphql
+
+# dist/$(STAGE)/: sam.json + deployment.zip (+ the SAM-expanded transformed.json), validated.
+package: install
+	$(BIN)/python -m infra.package --stage $(STAGE)
+
+# The CloudFormation path (README "Deploy to AWS"). Needs the AWS CLI, credentials
+# and an S3 bucket for the code; says which is missing before doing anything.
+deploy:
+	@test -n "$(DEPLOY_BUCKET)" || { echo "make deploy: set DEPLOY_BUCKET=<S3 bucket in the target region> for the code upload." >&2; exit 2; }
+	@command -v aws >/dev/null || { echo "make deploy: the AWS CLI (aws) is not on PATH; install it (README, Deploy to AWS)." >&2; exit 2; }
+	@aws sts get-caller-identity >/dev/null 2>&1 || { echo "make deploy: no usable AWS credentials (aws sts get-caller-identity failed); run aws configure or aws sso login, or set AWS_PROFILE." >&2; exit 2; }
+	$(MAKE) package STAGE=$(STAGE)
+	aws cloudformation package --template-file dist/$(STAGE)/sam.json \
+	  --s3-bucket $(DEPLOY_BUCKET) --output-template-file dist/$(STAGE)/packaged.yaml
+	aws cloudformation deploy --template-file dist/$(STAGE)/packaged.yaml \
+	  --stack-name favorites-$(STAGE) --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+	  --no-fail-on-empty-changeset
+	aws cloudformation describe-stacks --stack-name favorites-$(STAGE) \
+	  --query 'Stacks[0].Outputs' --output table
 
 clean:
 	rm -rf $(VENV) local/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -92,6 +92,8 @@ def parse_record(
     record: Mapping[str, Any], favorites_table: str | None = None
 ) -> FavoriteEvent | SkippedRecord:
     """Turn one Lambda stream record into a favorite event, or say why not."""
+    if not isinstance(record, Mapping):
+        return SkippedRecord(None, None, f"record is a {type(record).__name__}", poison=True)
     dynamodb = record.get("dynamodb")
     dynamodb = dynamodb if isinstance(dynamodb, Mapping) else {}
     event_id = record.get("eventID")
@@ -510,6 +512,8 @@ def process_batch(
                     parsed.sequence_number,
                     parsed.reason,
                 )
+            else:
+                logger.info("skipping record %s: %s", parsed.event_id, parsed.reason)
             continue
         if parsed.event_id in seen:
             # One transaction may not put the same marker twice (it would fail

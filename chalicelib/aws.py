@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
 
+# Per-call limits; infra/template.py sizes the stream handler's timeout from them.
+CONNECT_TIMEOUT_SECONDS = 2
+READ_TIMEOUT_SECONDS = 5
+MAX_ATTEMPTS = 4
+
 
 def _client_args() -> dict[str, Any]:
     settings = get_settings()
@@ -27,9 +32,9 @@ def _client_args() -> dict[str, Any]:
         # Standard retries cover throttling and 5xx; our own backoff sits on top
         # for cancelled transactions, which botocore does not retry.
         "config": Config(
-            retries={"mode": "standard", "max_attempts": 4},
-            connect_timeout=2,
-            read_timeout=5,
+            retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            read_timeout=READ_TIMEOUT_SECONDS,
             max_pool_connections=32,
         ),
     }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.errors import InvalidInput
 from chalicelib.ids import is_valid_id
+from chalicelib.settings import DEV_CURSOR_SECRET
 from chalicelib.windows import format_timestamp, parse_timestamp
 
 if TYPE_CHECKING:
@@ -43,27 +46,53 @@ class FavoritePage:
     has_next_page: bool
 
 
-def encode_cursor(favorite: Favorite) -> str:
-    """An opaque position in a user's favorites, newest first.
+CURSOR_VERSION = b"favorites-cursor/1"
+# Ours are about 110 characters; anything far longer is not worth decoding.
+MAX_CURSOR_LENGTH = 512
+BAD_CURSOR = "after is not a cursor this API returned to you"
 
-    It names only the restaurant and time: the user always comes from the
-    caller's identity, so a cursor can never open somebody else's list.
-    """
-    payload = {"r": favorite.restaurant_id, "c": format_timestamp(favorite.created_at)}
-    raw = json.dumps(payload, separators=(",", ":")).encode()
+
+def _b64encode(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> Favorite:
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _cursor_tag(key: bytes, user_id: str, payload: bytes) -> bytes:
+    # The user id is inside the MAC, not the cursor: a cursor verifies only for
+    # the user it was issued to, and reveals nothing about them.
+    message = b"\0".join([CURSOR_VERSION, user_id.encode(), payload])
+    return hmac.new(key, message, hashlib.sha256).digest()[:16]
+
+
+def encode_cursor(favorite: Favorite, user_id: str, key: bytes) -> str:
+    """An opaque, signed position in ``user_id``'s favorites, newest first.
+
+    The HMAC makes it tamper-evident and binds it to the user whose list it
+    came from; the list itself is always chosen by the caller's identity.
+    """
+    payload = {"r": favorite.restaurant_id, "c": format_timestamp(favorite.created_at)}
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return f"{_b64encode(raw)}.{_b64encode(_cursor_tag(key, user_id, raw))}"
+
+
+def decode_cursor(cursor: str, user_id: str, key: bytes) -> Favorite:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise ValueError("too long")
+        body, dot, tag = cursor.partition(".")
+        raw = _b64decode(body)
+        if not dot or not hmac.compare_digest(_b64decode(tag), _cursor_tag(key, user_id, raw)):
+            raise ValueError("signature does not match")
         payload = json.loads(raw)
         restaurant_id, created = payload["r"], payload["c"]
         if not is_valid_id(restaurant_id):
             raise ValueError("bad restaurant id")
         return Favorite(restaurant_id, parse_timestamp(created))
     except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("after is not a cursor this API returned") from None
+        raise InvalidInput(BAD_CURSOR) from None
 
 
 def _utcnow() -> datetime:
@@ -76,10 +105,12 @@ class FavoritesStore:
         client: DynamoDBClient,
         table_name: str,
         clock: Callable[[], datetime] = _utcnow,
+        cursor_key: bytes = DEV_CURSOR_SECRET.encode(),
     ) -> None:
         self._client = client
         self._table = table_name
         self._clock = clock
+        self._cursor_key = cursor_key
 
     def add(self, user_id: str, restaurant_id: str) -> FavoriteChange:
         """Favorite once: a repeat writes nothing, so the stream sees nothing."""
@@ -128,7 +159,7 @@ class FavoritesStore:
             "ScanIndexForward": False,
         }
         if after is not None:
-            start = decode_cursor(after)
+            start = decode_cursor(after, user_id, self._cursor_key)
             query["ExclusiveStartKey"] = {
                 "user_id": {"S": user_id},
                 "created_at": {"S": format_timestamp(start.created_at)},
@@ -150,6 +181,6 @@ class FavoritesStore:
         has_next = len(items) > first
         return FavoritePage(
             items=page,
-            end_cursor=encode_cursor(page[-1]) if page else None,
+            end_cursor=encode_cursor(page[-1], user_id, self._cursor_key) if page else None,
             has_next_page=has_next,
         )

@@ -237,10 +237,6 @@ class ReconcileStore:
     def tables(self) -> tuple[str, str]:
         return (self.counts_table, self.favorites_table)
 
-    def approximate_items(self, table: str) -> int:
-        """DynamoDB's item count (refreshed about every six hours): a progress total."""
-        return int(self._client.describe_table(TableName=table)["Table"].get("ItemCount", 0))
-
     def _scan(
         self,
         table: str,

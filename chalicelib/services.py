@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 
 from chalicelib import aws
@@ -11,10 +12,19 @@ from chalicelib.rankings import RankingStore
 from chalicelib.reconcile import Reconciler, ReconcileStore
 from chalicelib.settings import get_settings
 
+logger = logging.getLogger(__name__)
+
 
 @cache
 def favorites() -> FavoritesStore:
-    return FavoritesStore(aws.dynamodb(), get_settings().favorites_table)
+    settings = get_settings()
+    if settings.uses_dev_cursor_secret and settings.stage not in ("local", "test"):
+        logger.warning(
+            "CURSOR_SECRET is not set for stage %s: cursors can be forged", settings.stage
+        )
+    return FavoritesStore(
+        aws.dynamodb(), settings.favorites_table, cursor_key=settings.cursor_secret.encode()
+    )
 
 
 @cache

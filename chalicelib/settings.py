@@ -14,6 +14,9 @@ from functools import cache
 
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
+# Good enough for local and test stages only: anyone who reads this can forge cursors.
+DEV_CURSOR_SECRET = "local-development-cursor-secret"
+
 
 class SettingsError(ValueError):
     """A setting is present but unusable; the message names it."""
@@ -37,6 +40,18 @@ class Settings:
     tracing: bool
     log_level: str
     reconcile_segments: int
+    # Abuse limits for the GraphQL routes (see SECURITY.md).
+    max_query_depth: int
+    max_aliases: int
+    max_tokens: int
+    max_batch_operations: int  # 0: batching off, a JSON array is a 400
+    max_body_bytes: int
+    # Signs pagination cursors. The default is public: set CURSOR_SECRET per deployed stage.
+    cursor_secret: str
+
+    @property
+    def uses_dev_cursor_secret(self) -> bool:
+        return self.cursor_secret == DEV_CURSOR_SECRET
 
     @property
     def is_local_endpoint(self) -> bool:
@@ -112,6 +127,12 @@ def from_env(env: Mapping[str, str]) -> Settings:
         log_level=_log_level(env),
         # Parallel scan segments (and threads) of a reconciliation run.
         reconcile_segments=_int(env, "RECONCILE_SEGMENTS", 4, 1, 64),
+        max_query_depth=_int(env, "GRAPHQL_MAX_DEPTH", 8, 2, 50),
+        max_aliases=_int(env, "GRAPHQL_MAX_ALIASES", 15, 0, 1000),
+        max_tokens=_int(env, "GRAPHQL_MAX_TOKENS", 1000, 50, 100_000),
+        max_batch_operations=_int(env, "GRAPHQL_MAX_BATCH_OPERATIONS", 0, 0, 50),
+        max_body_bytes=_int(env, "MAX_REQUEST_BODY_BYTES", 16384, 1024, 1_048_576),
+        cursor_secret=env.get("CURSOR_SECRET") or DEV_CURSOR_SECRET,
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -103,3 +105,27 @@ def graphql(
 
 def error_codes(result: dict[str, Any]) -> list[str]:
     return [error.get("extensions", {}).get("code") for error in result.get("errors", [])]
+
+
+@contextmanager
+def recorded_spans(monkeypatch: Any) -> Iterator[list[dict[str, Any]]]:
+    """Record every span opened through ``chalicelib.tracing``'s API, with its annotations."""
+    from chalicelib import tracing
+
+    spans: list[dict[str, Any]] = []
+
+    class Recorder:
+        def __init__(self, span: dict[str, Any]) -> None:
+            self._span = span
+
+        def annotate(self, key: str, value: Any) -> None:
+            self._span[key] = value
+
+    @contextmanager
+    def subsegment(name: str, **annotations: Any) -> Iterator[Recorder]:
+        span = {"name": name, **annotations}
+        spans.append(span)
+        yield Recorder(span)
+
+    monkeypatch.setattr(tracing, "subsegment", subsegment)
+    yield spans

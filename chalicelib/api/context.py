@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from chalicelib.errors import Unauthenticated
@@ -21,6 +22,8 @@ class RequestContext:
     favorites: FavoritesStore
     rankings: RankingStore
     clock: Callable[[], datetime] = utcnow
+    # API Gateway's request id when there is one; it ties an error to its log line.
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def require_user(self) -> str:
         if self.user_id is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import strawberry
@@ -15,8 +15,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 
 from chalicelib import tracing
+from chalicelib.api.limits import RequestErrors, batching, limit_extensions
 from chalicelib.api.types import Mutation, Query
 from chalicelib.errors import ServiceError
+from chalicelib.settings import Settings, get_settings
 from chalicelib.windows import format_timestamp, parse_timestamp
 
 logger = logging.getLogger(__name__)
@@ -42,8 +44,16 @@ class MaskUnexpectedErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
-        masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+        # The request id lets support find the log line that has the detail.
+        masked.extensions = {
+            "code": "INTERNAL_SERVER_ERROR",
+            "requestId": request_id_of(self.execution_context),
+        }
         return masked
+
+
+def request_id_of(context: ExecutionContext | None) -> str:
+    return str(getattr(context and context.context, "request_id", None) or "unknown")
 
 
 class OperationTracing(SchemaExtension):
@@ -55,6 +65,7 @@ class OperationTracing(SchemaExtension):
             "graphql",
             operation=context.operation_name or "anonymous",
             operation_type=context.operation_type.value,
+            request_id=request_id_of(context),
         ) as span:
             yield
             result = context.result
@@ -66,22 +77,42 @@ class FavoritesSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        request_id = request_id_of(execution_context)
         for error in errors:
             if is_unexpected(error):
-                logger.error("unexpected error in %s", error.path, exc_info=error.original_error)
+                logger.error(
+                    "unexpected error in %s, request %s",
+                    error.path,
+                    request_id,
+                    exc_info=error.original_error,
+                )
             else:
-                logger.info("request error: %s", error.message)
+                logger.info("request error, request %s: %s", request_id, error.message)
 
 
-def build_schema(*, introspection: bool = True) -> strawberry.Schema:
-    extensions: list[Any] = [MaskUnexpectedErrors, OperationTracing]
+def build_schema(
+    *, introspection: bool = True, settings: Settings | None = None
+) -> strawberry.Schema:
+    settings = settings or get_settings()
+    extensions: list[Any] = [
+        MaskUnexpectedErrors,
+        partial(RequestErrors, hide_suggestions=not introspection),
+        OperationTracing,
+        *limit_extensions(settings),
+    ]
     if not introspection:
-        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        # A factory, not an instance: strawberry makes extensions per request.
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return FavoritesSchema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,
-        config=StrawberryConfig(scalar_map={datetime: DateTime}),
+        config=StrawberryConfig(
+            scalar_map={datetime: DateTime},
+            # "Did you mean ...?" would spell out the schema that introspection hides.
+            disable_field_suggestions=not introspection,
+            batching_config=batching(settings),
+        ),
     )
 
 

@@ -18,15 +18,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    # Integration tests in the same session may have set a DynamoDB Local endpoint.
-    monkeypatch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)
-    with mock_aws():
+def dynamodb() -> Iterator[Any]:
+    # A patcher of its own, not the `monkeypatch` fixture: requesting that
+    # would set it up first and tear it down last, so a test's patches (of
+    # services, say) would still be in place when services.reset() runs below.
+    with pytest.MonkeyPatch.context() as patch:
+        # Integration tests in the same session may have set a DynamoDB Local endpoint.
+        patch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)
+        with mock_aws():
+            services.reset()
+            client = aws.dynamodb()
+            ensure_tables(client, TableNames(FAVORITES_TABLE, COUNTS_TABLE))
+            yield client
         services.reset()
-        client = aws.dynamodb()
-        ensure_tables(client, TableNames(FAVORITES_TABLE, COUNTS_TABLE))
-        yield client
-    services.reset()
 
 
 @pytest.fixture

@@ -66,3 +66,13 @@ def test_the_progress_bar_counts_pages_from_every_segment():
     last = stream.getvalue().split("\r")[-1]
     assert "favorites [##########..........] 5/~10" in last
     assert "counts [####################] 3/~3" in last
+
+
+def test_the_command_lines_progress_total_is_the_tables_item_count(dynamodb):
+    # Asked by local/reconcile_cli with the caller's credentials, so the daily
+    # Lambda's role needs no DescribeTable.
+    from local.reconcile_cli import approximate_items
+
+    seed(dynamodb)
+    assert approximate_items(dynamodb, FAVORITES_TABLE) == 1
+    assert approximate_items(dynamodb, COUNTS_TABLE) == 1

@@ -54,12 +54,17 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
 
 def test_favorite_in_the_browser_raises_the_count(stack: Stack, browser: Any):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     restaurant = "curry-club"
     browser.get(f"{stack.web}/")
-    wait = WebDriverWait(browser, 20, poll_frequency=0.2)
+    # The page re-renders its tables on every refresh: an element read between a
+    # find and its text can go stale, and the next poll simply looks again.
+    wait = WebDriverWait(
+        browser, 20, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException]
+    )
     select = wait.until(lambda d: d.find_element(By.ID, "user"))
     assert select.get_attribute("value") == "demo-alice"
 
@@ -75,8 +80,8 @@ def test_favorite_in_the_browser_raises_the_count(stack: Stack, browser: Any):
     # The API answers at once; the count moves only when the stream worker has applied it.
     wait.until(lambda d: count("ALL_TIME") == before + 1)
     wait.until(lambda d: count("DAY") >= 1 and count("MONTH") >= 1)
-    toggled = browser.find_element(By.ID, f"toggle-{restaurant}")
-    assert "Unfavorite" in toggled.text
+    # The button now offers the way back.
+    wait.until(lambda d: "Unfavorite" in d.find_element(By.ID, f"toggle-{restaurant}").text)
     assert browser.find_element(By.ID, "error").text == ""
     OUTPUT.mkdir(exist_ok=True)
     shot = OUTPUT / "demo-page.png"
@@ -84,5 +89,7 @@ def test_favorite_in_the_browser_raises_the_count(stack: Stack, browser: Any):
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
 
-    toggled.click()  # and back: unfavorite brings the count down again
+    # And back: unfavorite brings the count down again (found afresh: the list may
+    # have been redrawn since).
+    wait.until(lambda d: d.find_element(By.ID, f"toggle-{restaurant}")).click()
     wait.until(lambda d: count("ALL_TIME") == before)

@@ -1,3 +1,5 @@
+import base64
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -10,13 +12,47 @@ from chalicelib.rankings import merge_top
 from chalicelib.settings import SettingsError, from_env
 from chalicelib.sharding import rank_partition, rank_partitions, shard_of
 
+KEY = b"test-cursor-key"
+
 
 def test_cursor_round_trips_and_rejects_tampering():
     favorite = Favorite("r-1", datetime(2026, 11, 23, 8, 0, 0, 5000, tzinfo=UTC))
-    assert decode_cursor(encode_cursor(favorite)) == favorite
-    for bad in ["", "!!!", "e30", encode_cursor(favorite)[:-3], "eyJyIjoiIyIsImMiOiIyMDI2In0"]:
+    cursor = encode_cursor(favorite, "alice", KEY)
+    assert decode_cursor(cursor, "alice", KEY) == favorite
+    body, tag = cursor.split(".")
+    # The same position, re-encoded by hand with a later time: a forged cursor.
+    forged = (
+        base64.urlsafe_b64encode(
+            json.dumps(
+                {"r": "r-1", "c": "2030-01-01T00:00:00.000Z"}, separators=(",", ":")
+            ).encode()
+        )
+        .decode()
+        .rstrip("=")
+    )
+    flipped = tag[:-1] + ("A" if tag[-1] != "A" else "B")
+    for bad in [
+        "",
+        "!!!",
+        "e30",
+        body,
+        f"{forged}.{tag}",
+        f"{body}.{flipped}",
+        cursor[:-3],
+        cursor + "." + tag,
+        "x" * 600,
+        "eyJyIjoiIyIsImMiOiIyMDI2In0",
+    ]:
         with pytest.raises(InvalidInput, match="cursor"):
-            decode_cursor(bad)
+            decode_cursor(bad, "alice", KEY)
+
+
+def test_a_cursor_only_verifies_for_its_user_and_key():
+    cursor = encode_cursor(Favorite("r-1", datetime(2026, 11, 23, tzinfo=UTC)), "alice", KEY)
+    with pytest.raises(InvalidInput, match="cursor"):
+        decode_cursor(cursor, "bob", KEY)
+    with pytest.raises(InvalidInput, match="cursor"):
+        decode_cursor(cursor, "alice", b"another stage's key")
 
 
 @pytest.mark.parametrize("value", ["r1", "A", "a.b_c:d-e", "x" * 128])
@@ -67,3 +103,21 @@ def test_settings_defaults_and_errors():
         from_env({"RANKING_SHARDS": "zero"})
     with pytest.raises(SettingsError, match="between"):
         from_env({"RANKING_SHARDS": "0"})
+
+
+def test_abuse_limits_and_cursor_secret_come_from_settings():
+    defaults = from_env({})
+    assert (defaults.max_query_depth, defaults.max_aliases, defaults.max_tokens) == (8, 15, 1000)
+    assert defaults.max_batch_operations == 0
+    assert defaults.max_body_bytes == 16384
+    assert defaults.uses_dev_cursor_secret
+    configured = from_env(
+        {"GRAPHQL_MAX_BATCH_OPERATIONS": "5", "CURSOR_SECRET": "s3cret", "GRAPHQL_MAX_DEPTH": "4"}
+    )
+    assert (configured.max_batch_operations, configured.max_query_depth) == (5, 4)
+    assert configured.cursor_secret == "s3cret"
+    assert not configured.uses_dev_cursor_secret
+    with pytest.raises(SettingsError, match="GRAPHQL_MAX_BATCH_OPERATIONS"):
+        from_env({"GRAPHQL_MAX_BATCH_OPERATIONS": "500"})
+    with pytest.raises(SettingsError, match="MAX_REQUEST_BODY_BYTES"):
+        from_env({"MAX_REQUEST_BODY_BYTES": "lots"})

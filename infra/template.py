@@ -1,0 +1,296 @@
+"""The merge template for ``chalice package --merge-template``, built per stage.
+
+Chalice writes the functions, the API and the roles; this adds what Chalice
+cannot express and points the functions at the stack's own resources:
+
+- the two tables, copied from ``tables.json`` (their one definition) and named
+  as the stage's ``config.json`` names them;
+- the Cognito User Pool the authorizer trusts, and an app client to sign in with;
+- an SQS queue that receives the stream batches Lambda gives up on;
+- the stream event source settings: the stream ARN from the table, a filter for
+  INSERT/REMOVE, partial-batch responses, bisection, retry and age limits, and
+  the on-failure destination;
+- environment variables that reference the stack's tables, stream and pool;
+- the API function's ``CURSOR_SECRET``: a Secrets Manager secret generated in
+  the stack, resolved by CloudFormation (a dynamic reference), so the value is
+  in no file and the function needs no permission to read it;
+- each function's own IAM policy with its ``*`` region/account narrowed to the
+  stack's;
+- X-Ray tracing on the API Gateway stage (the functions get it from ``"xray"``).
+
+The keys below must match what Chalice generates (logical ids such as
+``AggregateFavoritesDynamodbEventSource``); the package tests fail if one drifts.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from chalicelib import aws
+from chalicelib.aggregation import FavoriteEvent, plan_chunks
+from infra import tables
+from infra.stages import API_HANDLER, Stage
+
+# Logical ids Chalice gives the resources of this app.
+API_FUNCTION = "APIHandler"
+STREAM_FUNCTION = "AggregateFavorites"
+RECONCILE_FUNCTION = "ReconcileCounts"
+STREAM_EVENT_SOURCE = "AggregateFavoritesDynamodbEventSource"
+RECONCILE_EVENT = "ReconcileCountsEvent"
+# Chalice's function name -> the logical ids of that function and of its role.
+# Every function has its own role and policy file, so each gets only its calls.
+FUNCTIONS = {
+    API_HANDLER: (API_FUNCTION, "ApiHandlerRole"),
+    "aggregate_favorites": (STREAM_FUNCTION, "AggregateFavoritesRole"),
+    "reconcile_counts": (RECONCILE_FUNCTION, "ReconcileCountsRole"),
+}
+ROLES = tuple(role for _, role in FUNCTIONS.values())
+REST_API = "RestAPI"
+AUTHORIZER = "FavoritesUserPool"  # the name app.py gives the CognitoUserPoolAuthorizer
+
+USER_POOL = "UserPool"
+USER_POOL_CLIENT = "UserPoolClient"
+FAILURE_QUEUE = "StreamFailureQueue"
+CURSOR_SECRET = "CursorSecret"
+
+# The handler makes progress record by record (batchItemFailures), so retries
+# only repeat what failed; after this many, or once records are this old, the
+# batch's shard and sequence range go to the queue and reconciliation repairs
+# the counts. Stream records live 24 h; 6 h leaves time to look before they go.
+MAXIMUM_RETRY_ATTEMPTS = 20
+MAXIMUM_RECORD_AGE_SECONDS = 6 * 3600
+# The handler skips MODIFY itself; filtering here saves the invocations.
+STREAM_FILTER = json.dumps({"eventName": ["INSERT", "REMOVE"]})
+# Margin for the cold start and the work around the writes.
+STREAM_TIMEOUT_MARGIN_SECONDS = 10
+
+_WILDCARD_ARN = re.compile(r"^arn:aws:([a-z0-9-]+):\*:\*:(.+)$")
+
+
+def _get_att(resource: str, attribute: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [resource, attribute]}
+
+
+def _ref(resource: str) -> dict[str, str]:
+    return {"Ref": resource}
+
+
+def max_call_seconds() -> float:
+    """The longest one DynamoDB call can take: every attempt timing out, plus
+    botocore's standard-mode backoff between attempts (at most 2**n seconds)."""
+    attempts = aws.MAX_ATTEMPTS
+    per_attempt = aws.CONNECT_TIMEOUT_SECONDS + aws.READ_TIMEOUT_SECONDS
+    backoff = sum(2**n for n in range(attempts - 1))
+    return float(attempts * per_attempt + backoff)
+
+
+def max_chunks_per_batch(batch_size: int) -> int:
+    """Transactions a batch can need at worst: every record a new restaurant."""
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [FavoriteEvent(str(n), str(n), f"r{n}", "u", created, 1) for n in range(batch_size)]
+    return len(plan_chunks(events))
+
+
+def stream_timeout_floor(batch_size: int, write_budget_seconds: float) -> int:
+    """The stream handler's timeout must outlast its retry budget.
+
+    ``CountsWriter`` retries each chunk until ``WRITE_BUDGET_SECONDS`` have
+    passed, and the call started just before that deadline may still run its
+    full course. A timeout shorter than this would cut a batch off mid-write
+    (safe, thanks to the markers, but it wastes the whole batch's work).
+    """
+    per_chunk = write_budget_seconds + max_call_seconds()
+    seconds = max_chunks_per_batch(batch_size) * per_chunk + STREAM_TIMEOUT_MARGIN_SECONDS
+    return math.ceil(seconds)
+
+
+def narrow_arn(resource: str) -> str | dict[str, str]:
+    """``arn:aws:<service>:*:*:<rest>`` in the policy file -> this stack's partition,
+    region and account. The file keeps ``*`` so that plain ``chalice deploy`` can
+    use it in any account."""
+    match = _WILDCARD_ARN.match(resource)
+    if match is None:
+        return resource
+    service, rest = match.groups()
+    account = "${AWS::Partition}:" + service + ":${AWS::Region}:${AWS::AccountId}"
+    return {"Fn::Sub": f"arn:{account}:{rest}"}
+
+
+def narrowed_policy(stage: Stage, function: str) -> dict[str, Any]:
+    policy = stage.policy(function)
+    for statement in policy["Statement"]:
+        resources = statement["Resource"]
+        if isinstance(resources, list):
+            statement["Resource"] = [narrow_arn(resource) for resource in resources]
+        else:
+            statement["Resource"] = narrow_arn(resources)
+    return policy
+
+
+def table_resources(stage: Stage) -> dict[str, Any]:
+    names = tables.TableNames(stage.favorites_table, stage.counts_table).by_resource()
+    resources = copy.deepcopy(tables.resources())
+    for logical_id, resource in resources.items():
+        # Named as config.json names them, so both deploy paths, the policy and
+        # the dashboards agree on one name per stage.
+        resource["Properties"]["TableName"] = names[logical_id]
+    return resources
+
+
+def _environment(**extra: Any) -> dict[str, Any]:
+    # Merged over Chalice's variables: these now follow the stack's resources.
+    return {
+        "Environment": {
+            "Variables": {
+                "FAVORITES_TABLE": _ref("FavoritesTable"),
+                "FAVORITE_COUNTS_TABLE": _ref("FavoriteCountsTable"),
+                "FAVORITES_STREAM_ARN": _get_att("FavoritesTable", "StreamArn"),
+                "COGNITO_USER_POOL_ARN": _get_att(USER_POOL, "Arn"),
+                **extra,
+            }
+        }
+    }
+
+
+def _cursor_secret() -> dict[str, Any]:
+    # Resolved by CloudFormation at deploy time; the template holds only the reference.
+    return {"Fn::Sub": "{{resolve:secretsmanager:${" + CURSOR_SECRET + "}:SecretString}}"}
+
+
+def _function(
+    stage: Stage, function: str, variables: dict[str, Any] | None = None, **properties: Any
+) -> dict[str, Any]:
+    return {
+        "Properties": {
+            "FunctionName": stage.function_name(function),
+            **_environment(**(variables or {})),
+            **properties,
+        }
+    }
+
+
+def merge_template(stage: Stage) -> dict[str, Any]:
+    resources: dict[str, Any] = {
+        **table_resources(stage),
+        USER_POOL: {
+            "Type": "AWS::Cognito::UserPool",
+            # Accounts are user data: keep them if the stack goes.
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "UserPoolName": f"{stage.app_name}-{stage.name}-users",
+                "UsernameAttributes": ["email"],
+                "AutoVerifiedAttributes": ["email"],
+                "Policies": {
+                    "PasswordPolicy": {
+                        "MinimumLength": 12,
+                        "RequireLowercase": True,
+                        "RequireUppercase": True,
+                        "RequireNumbers": True,
+                        "RequireSymbols": False,
+                    }
+                },
+                "AccountRecoverySetting": {
+                    "RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]
+                },
+            },
+        },
+        USER_POOL_CLIENT: {
+            "Type": "AWS::Cognito::UserPoolClient",
+            "Properties": {
+                "UserPoolId": _ref(USER_POOL),
+                "ClientName": f"{stage.app_name}-{stage.name}-app",
+                # A public (mobile/web) client: no secret it could not keep.
+                "GenerateSecret": False,
+                "ExplicitAuthFlows": [
+                    "ALLOW_USER_SRP_AUTH",
+                    "ALLOW_USER_PASSWORD_AUTH",
+                    "ALLOW_REFRESH_TOKEN_AUTH",
+                ],
+                "PreventUserExistenceErrors": "ENABLED",
+            },
+        },
+        FAILURE_QUEUE: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": stage.failure_queue_name,
+                # The longest SQS keeps a message: time to investigate and replay.
+                "MessageRetentionPeriod": 14 * 24 * 3600,
+                "SqsManagedSseEnabled": True,
+            },
+        },
+        CURSOR_SECRET: {
+            "Type": "AWS::SecretsManager::Secret",
+            "Properties": {
+                "Description": f"{stage.app_name}-{stage.name}: HMAC key of pagination cursors",
+                "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True},
+            },
+        },
+        # Only the API signs cursors; the other functions never see the key.
+        API_FUNCTION: _function(stage, API_HANDLER, {"CURSOR_SECRET": _cursor_secret()}),
+        RECONCILE_FUNCTION: _function(stage, "reconcile_counts"),
+        STREAM_FUNCTION: _function(
+            stage,
+            "aggregate_favorites",
+            Events={
+                STREAM_EVENT_SOURCE: {
+                    "Properties": {
+                        "Stream": _get_att("FavoritesTable", "StreamArn"),
+                        "FilterCriteria": {"Filters": [{"Pattern": STREAM_FILTER}]},
+                        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                        "BisectBatchOnFunctionError": True,
+                        "MaximumRetryAttempts": MAXIMUM_RETRY_ATTEMPTS,
+                        "MaximumRecordAgeInSeconds": MAXIMUM_RECORD_AGE_SECONDS,
+                        "DestinationConfig": {
+                            "OnFailure": {
+                                "Type": "SQS",
+                                "Destination": _get_att(FAILURE_QUEUE, "Arn"),
+                            }
+                        },
+                    }
+                }
+            },
+        ),
+        REST_API: {
+            "Properties": {
+                "TracingEnabled": True,
+                "DefinitionBody": {
+                    "securityDefinitions": {
+                        AUTHORIZER: {
+                            "x-amazon-apigateway-authorizer": {
+                                "providerARNs": [_get_att(USER_POOL, "Arn")]
+                            }
+                        }
+                    }
+                },
+            }
+        },
+    }
+    for function, (_, role) in FUNCTIONS.items():
+        policy = narrowed_policy(stage, function)
+        resources[role] = {
+            "Properties": {"Policies": [{"PolicyName": f"{role}Policy", "PolicyDocument": policy}]}
+        }
+    return {
+        "Resources": resources,
+        "Outputs": {
+            "UserPoolId": {"Value": _ref(USER_POOL)},
+            "UserPoolClientId": {"Value": _ref(USER_POOL_CLIENT)},
+            "FavoritesTableName": {"Value": _ref("FavoritesTable")},
+            "FavoriteCountsTableName": {"Value": _ref("FavoriteCountsTable")},
+            "FavoritesStreamArn": {"Value": _get_att("FavoritesTable", "StreamArn")},
+            "StreamFailureQueueUrl": {"Value": _ref(FAILURE_QUEUE)},
+        },
+    }
+
+
+def write_merge_template(stage: Stage, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(merge_template(stage), indent=2) + "\n")
+    return path

@@ -1,0 +1,293 @@
+"""Least privilege: each function's policy grants exactly what its code calls.
+
+The DynamoDB calls are found by reading the code (AST), not by a list kept by
+hand, so a new call without a grant, or a grant nobody calls, fails here. Each
+function has its own policy file (and role), so the API cannot scan a table
+because the reconciler may.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import botocore.session
+import pytest
+
+from chalicelib.aggregation import CountsWriter, FavoriteEvent
+from chalicelib.favorites import BY_USER_INDEX
+from chalicelib.rankings import BY_COUNT_INDEX
+from infra import tables
+from infra.stages import API_HANDLER, DEPLOYABLE_STAGES, ROOT, stage
+
+# Where each adapter's calls go (chalicelib/services.py builds the adapters):
+# (table, index) per method; index None is the table itself. ReconcileStore
+# reads both tables, so targets are per call. A new adapter or call must be
+# added here, on purpose.
+Target = tuple[str, str | None]
+ADAPTERS: dict[str, dict[str, set[Target]]] = {
+    "FavoritesStore": {
+        "put_item": {("favorites", None)},
+        "delete_item": {("favorites", None)},
+        "get_item": {("favorites", None)},
+        "query": {("favorites", BY_USER_INDEX)},
+    },
+    "RankingStore": {"get_item": {("counts", None)}, "query": {("counts", BY_COUNT_INDEX)}},
+    "CountsWriter": {"transact_write_items": {("counts", None)}},
+    "ReconcileStore": {
+        "scan": {("favorites", None), ("counts", None)},
+        # The repair's consistent recount of one restaurant's partition.
+        "query": {("favorites", None)},
+        "get_item": {("counts", None)},
+        "update_item": {("counts", None)},
+    },
+}
+# The adapters each Lambda function reaches (app.py -> chalicelib/services.py;
+# test_each_function_reaches_exactly_its_adapters checks it).
+FUNCTION_ADAPTERS = {
+    API_HANDLER: {"FavoritesStore", "RankingStore"},
+    "aggregate_favorites": {"CountsWriter"},
+    "reconcile_counts": {"ReconcileStore"},
+}
+# TransactWriteItems is authorised per action inside it.
+TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+STREAM_READS = {
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+}
+
+Grant = tuple[str, str]  # (action, resource)
+
+
+def client_calls() -> set[tuple[str, str]]:
+    """(class, method) for every ``self._client.<method>(...)`` in chalicelib."""
+    found: set[tuple[str, str]] = set()
+    for path in sorted((ROOT / "chalicelib").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for cls in (node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)):
+            for node in ast.walk(cls):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Attribute)
+                    and node.func.value.attr == "_client"
+                ):
+                    found.add((cls.name, node.func.attr))
+    return found
+
+
+def test_no_client_is_used_but_through_an_adapter():
+    # boto3 clients are made in aws.py only and reach code through `self._client`;
+    # anything else would escape the analysis below.
+    for path in sorted((ROOT / "chalicelib").rglob("*.py")):
+        source = path.read_text()
+        if path.name != "aws.py":
+            assert "boto3.client(" not in source, path
+            assert "boto3.resource(" not in source, path
+            assert "dynamodb_streams()" not in source, path
+        tree = ast.parse(source)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                receiver = node.func.value
+                if isinstance(receiver, ast.Call) and isinstance(receiver.func, ast.Attribute):
+                    # e.g. aws.dynamodb().put_item(...)
+                    assert receiver.func.attr not in ("dynamodb", "dynamodb_streams"), path
+
+
+def test_the_analysis_sees_every_call():
+    # Both ways: a call ADAPTERS does not place, or an entry nothing calls, fails.
+    assert client_calls() == {
+        (cls, method) for cls, methods in ADAPTERS.items() for method in methods
+    }
+    assert set().union(*FUNCTION_ADAPTERS.values()) == set(ADAPTERS)
+
+
+def _services_called(tree: ast.AST) -> set[str]:
+    """The ``services.<factory>()`` calls in a piece of code."""
+    return {
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "services"
+    }
+
+
+def test_each_function_reaches_exactly_its_adapters():
+    services_tree = ast.parse((ROOT / "chalicelib" / "services.py").read_text())
+    built = {
+        factory.name: {
+            node.func.id
+            for node in ast.walk(factory)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        }
+        & set(ADAPTERS)
+        for factory in services_tree.body
+        if isinstance(factory, ast.FunctionDef)
+    }
+    app_tree = ast.parse((ROOT / "app.py").read_text())
+    handlers = {node.name: node for node in app_tree.body if isinstance(node, ast.FunctionDef)}
+    # The routes hand over to chalicelib/api, which builds the request's services.
+    assert _services_called(handlers["graphql"]) == _services_called(handlers["public_graphql"])
+    assert _services_called(handlers["graphql"]) == set()
+    reached = {API_HANDLER: set[str]()}
+    for path in (ROOT / "chalicelib" / "api").rglob("*.py"):
+        reached[API_HANDLER] |= _services_called(ast.parse(path.read_text()))
+    for function in FUNCTION_ADAPTERS.keys() - {API_HANDLER}:
+        reached[function] = _services_called(handlers[function])
+    assert set(FUNCTION_ADAPTERS) == set(stage("dev").functions)
+    for function, factories in reached.items():
+        adapters = set().union(*(built[factory] for factory in factories))
+        assert adapters == FUNCTION_ADAPTERS[function], function
+
+
+def _operation_names() -> dict[str, str]:
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    return {botocore.xform_name(name): name for name in model.operation_names}
+
+
+def _transaction_actions() -> set[str]:
+    writer = CountsWriter(
+        None,  # type: ignore[arg-type]  # actions() builds requests, calls nothing
+        "counts",
+        shards=1,
+        day_retention_days=90,
+        marker_ttl_seconds=3600,
+        budget_seconds=1,
+    )
+    event = FavoriteEvent("e", "1", "r1", "u1", datetime(2026, 11, 23, tzinfo=UTC), 1)
+    return {TRANSACT_ACTIONS[kind] for action in writer.actions([event]) for kind in action}
+
+
+def expected_dynamodb_grants(stage_name: str, function: str) -> set[Grant]:
+    config = stage(stage_name)
+    table_names = {"favorites": config.favorites_table, "counts": config.counts_table}
+    operations = _operation_names()
+    grants: set[Grant] = set()
+    for cls, method in client_calls():
+        assert method in ADAPTERS.get(cls, {}), f"{cls}.{method} calls DynamoDB; add it to ADAPTERS"
+        if cls not in FUNCTION_ADAPTERS[function]:
+            continue
+        for table_key, index in ADAPTERS[cls][method]:
+            table_arn = f"arn:aws:dynamodb:*:*:table/{table_names[table_key]}"
+            if method == "transact_write_items":
+                grants |= {(f"dynamodb:{a}", table_arn) for a in _transaction_actions()}
+            elif index is not None:
+                assert method == "query"
+                grants.add(("dynamodb:Query", f"{table_arn}/index/{index}"))
+            else:
+                grants.add((f"dynamodb:{operations[method]}", table_arn))
+    if function == "aggregate_favorites":
+        # Its event source mapping reads the favorites stream with the function's role.
+        stream = f"arn:aws:dynamodb:*:*:table/{config.favorites_table}/stream/*"
+        grants |= {(action, stream) for action in STREAM_READS}
+    return grants
+
+
+def granted(stage_name: str, function: str) -> set[Grant]:
+    pairs: set[Grant] = set()
+    for statement in stage(stage_name).policy(function)["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert "NotAction" not in statement
+        assert "NotResource" not in statement
+        actions = statement["Action"]
+        resources = statement["Resource"]
+        for action in actions if isinstance(actions, list) else [actions]:
+            for resource in resources if isinstance(resources, list) else [resources]:
+                pairs.add((action, resource))
+    return pairs
+
+
+@pytest.mark.parametrize("function", FUNCTION_ADAPTERS)
+@pytest.mark.parametrize("stage_name", DEPLOYABLE_STAGES)
+def test_dynamodb_grants_are_exactly_the_functions_calls(stage_name, function):
+    dynamodb = {
+        grant for grant in granted(stage_name, function) if grant[0].startswith("dynamodb:")
+    }
+    assert dynamodb == expected_dynamodb_grants(stage_name, function)
+
+
+def test_only_the_reconciler_may_scan_and_only_the_stream_handler_reads_the_stream():
+    # The point of one policy per function, spelled out for the riskiest grants.
+    for stage_name in DEPLOYABLE_STAGES:
+        for function in FUNCTION_ADAPTERS:
+            actions = {action for action, _ in granted(stage_name, function)}
+            assert ("dynamodb:Scan" in actions) is (function == "reconcile_counts")
+            assert ("dynamodb:GetRecords" in actions) is (function == "aggregate_favorites")
+            assert "dynamodb:DescribeTable" not in actions
+
+
+@pytest.mark.parametrize("function", FUNCTION_ADAPTERS)
+@pytest.mark.parametrize("stage_name", DEPLOYABLE_STAGES)
+def test_everything_else_granted_is_tracing_its_log_group_and_the_failure_queue(
+    stage_name, function
+):
+    config = stage(stage_name)
+    others = {
+        grant for grant in granted(stage_name, function) if not grant[0].startswith("dynamodb:")
+    }
+    log_group = f"arn:aws:logs:*:*:log-group:/aws/lambda/{config.function_name(function)}:*"
+    expected = {
+        ("xray:PutTraceSegments", "*"),
+        ("xray:PutTelemetryRecords", "*"),
+        *{
+            (action, log_group)
+            for action in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+        },
+    }
+    if function == "aggregate_favorites":
+        # Lambda sends the batches it gives up on with the function's role.
+        expected.add(("sqs:SendMessage", f"arn:aws:sqs:*:*:{config.failure_queue_name}"))
+    assert others == expected
+
+
+def test_indexes_in_the_policy_exist_in_the_table_definitions():
+    indexes = {
+        index["IndexName"]
+        for resource in tables.resources().values()
+        for index in resource["Properties"].get("GlobalSecondaryIndexes", [])
+    }
+    assert {BY_USER_INDEX, BY_COUNT_INDEX} <= indexes
+
+
+def test_make_deploy_says_what_is_missing(tmp_path: Path):
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    def deploy(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["make", "--no-print-directory", "deploy", "STAGE=dev", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    result = deploy(base)
+    assert result.returncode != 0
+    assert "DEPLOY_BUCKET" in result.stderr
+    # No aws on PATH.
+    result = deploy(base, "DEPLOY_BUCKET=bucket")
+    assert result.returncode != 0
+    assert "AWS CLI" in result.stderr
+    # An aws that finds no credentials (a stand-in: nothing here reaches AWS).
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    fake_aws = fake_bin / "aws"
+    fake_aws.write_text("#!/bin/sh\necho 'Unable to locate credentials' >&2\nexit 253\n")
+    fake_aws.chmod(0o755)
+    result = deploy({**base, "PATH": f"{fake_bin}:/usr/bin:/bin"}, "DEPLOY_BUCKET=bucket")
+    assert result.returncode != 0
+    assert "credentials" in result.stderr
+    assert "dist/dev" not in result.stdout  # stopped before packaging anything

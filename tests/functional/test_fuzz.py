@@ -1,0 +1,242 @@
+"""Fuzzing the GraphQL API in-process: schemathesis and hypothesis, on moto.
+
+schemathesis generates operations from the exported schema and sends them
+through a small WSGI adapter over Chalice's own local gateway (the code behind
+``chalice local`` and the test client), so authorizer decoding, routing and the
+view all run, without a server process or a port. Example counts are bounded so
+the module stays well under a minute on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import schemathesis
+from graphql import GraphQLNamedType, GraphQLObjectType
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chalicelib.api.schema import schema as api_schema
+from chalicelib.api.schema import sdl
+from local.tokens import token
+from tests.support import COUNTS_TABLE, FAVORITES_TABLE
+
+# The codes SECURITY.md documents; anything else (INTERNAL_SERVER_ERROR above all) is a bug.
+DOCUMENTED_CODES = {
+    "BAD_USER_INPUT",
+    "UNAUTHENTICATED",
+    "GRAPHQL_VALIDATION_FAILED",
+    "GRAPHQL_PARSE_FAILED",
+}
+HTTP_CODES = {"BAD_REQUEST", "PAYLOAD_TOO_LARGE"}
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,  # the same examples on every run: CI results are reproducible
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    database=None,
+)
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def chalice_wsgi(client: Any) -> WSGIApp:
+    """A WSGI app that hands each request to Chalice's local gateway."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {
+            key[5:].replace("_", "-").title(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        path = environ.get("PATH_INFO") or "/"
+        if environ.get("QUERY_STRING"):
+            path += "?" + environ["QUERY_STRING"]
+        response = client.http.request(environ["REQUEST_METHOD"], path, headers=headers, body=body)
+        start_response(f"{response.status_code} -", list(response.headers.items()))
+        return [response.body or b""]
+
+    return app
+
+
+def assert_graphql_answer(status: int, body: bytes) -> dict[str, Any]:
+    """No 5xx; a GraphQL-shaped JSON object; only documented error codes."""
+    assert status < 500, body
+    answer = json.loads(body)
+    assert isinstance(answer, dict), answer
+    assert set(answer) <= {"data", "errors", "extensions"}, answer
+    assert "data" in answer or answer.get("errors"), answer
+    allowed = DOCUMENTED_CODES if status == 200 else HTTP_CODES
+    for error in answer.get("errors", []):
+        assert isinstance(error["message"], str), error
+        assert error["message"], error
+        assert error["extensions"]["code"] in allowed, error
+        assert "Traceback" not in error["message"]
+    return dict(answer)
+
+
+def table_state(dynamodb: Any) -> dict[str, list[Any]]:
+    return {
+        table: sorted(
+            json.dumps(item, sort_keys=True) for item in dynamodb.scan(TableName=table)["Items"]
+        )
+        for table in (FAVORITES_TABLE, COUNTS_TABLE)
+    }
+
+
+SCHEMATHESIS = schemathesis.graphql.from_file(sdl())
+
+
+@SCHEMATHESIS.parametrize()
+@FUZZ
+def test_schemathesis_finds_no_5xx_and_only_graphql_json(case, client):
+    for path, headers in (
+        ("/graphql", {"Authorization": token("fuzzer")}),
+        ("/public/graphql", {}),
+    ):
+        response = case.call(
+            app=chalice_wsgi(client), base_url=f"http://localhost{path}", headers=headers
+        )
+        assert_graphql_answer(response.status_code, response.content)
+
+
+# -- every argument of every field, with arbitrary strings and numbers ---------
+
+STRINGS = st.text(max_size=200)
+ANYTHING = st.one_of(
+    STRINGS,
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.none(),
+    st.booleans(),
+)
+ID_LIKE = st.from_regex(r"[A-Za-z0-9#][A-Za-z0-9._:#-]{0,140}", fullmatch=True)
+# Per argument: values of the right type often enough to reach the resolvers,
+# and arbitrary strings and numbers for the rest.
+VARIABLE_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "window": st.one_of(st.sampled_from(["ALL_TIME", "MONTH", "DAY"]), ANYTHING),
+    "period": st.one_of(
+        st.none(), st.from_regex(r"[0-9]{4}-[0-9]{1,2}(-[0-9]{1,2})?", fullmatch=True), ANYTHING
+    ),
+    "first": st.one_of(st.integers(min_value=-3, max_value=130), ANYTHING),
+    "after": st.one_of(
+        st.none(),
+        st.from_regex(r"[A-Za-z0-9_-]{8,120}(\.[A-Za-z0-9_-]{0,30})?", fullmatch=True),
+        ANYTHING,
+    ),
+    "id": st.one_of(st.sampled_from(["r1", "victims-pick"]), ID_LIKE, ANYTHING),
+    "restaurantId": st.one_of(st.sampled_from(["r1", "r2", "victims-pick"]), ID_LIKE, ANYTHING),
+}
+
+# How to reach each field that takes arguments; the test below checks this
+# covers every argument in the schema, so a new one cannot go unfuzzed.
+OPERATIONS: dict[tuple[str, str], str] = {
+    ("Query", "topRestaurants"): "query Q($window: TimeWindow!, $period: String, $first: Int!)"
+    " { topRestaurants(window: $window, period: $period, first: $first) { rank restaurantId } }",
+    ("Query", "restaurant"): "query Q($id: ID!) { restaurant(id: $id) { id viewerHasFavorited } }",
+    ("Restaurant", "favoriteCount"): "query Q($window: TimeWindow!, $period: String)"
+    ' { restaurant(id: "r1") { favoriteCount(window: $window, period: $period) } }',
+    ("Viewer", "favorites"): "query Q($first: Int!, $after: String)"
+    " { viewer { favorites(first: $first, after: $after) { items { restaurantId } endCursor } } }",
+    ("Mutation", "favorite"): "mutation M($restaurantId: ID!)"
+    " { favorite(restaurantId: $restaurantId) { restaurantId changed } }",
+    ("Mutation", "unfavorite"): "mutation M($restaurantId: ID!)"
+    " { unfavorite(restaurantId: $restaurantId) { restaurantId changed } }",
+}
+
+
+def variables_of(key: tuple[str, str]) -> set[str]:
+    return set(re.findall(r"\$(\w+):", OPERATIONS[key]))
+
+
+OPERATION_AND_VARIABLES = st.sampled_from(sorted(OPERATIONS)).flatmap(
+    lambda key: st.tuples(
+        st.just(key),
+        st.fixed_dictionaries({name: VARIABLE_VALUES[name] for name in variables_of(key)}),
+    )
+)
+
+
+def arguments_in_schema() -> dict[tuple[str, str], set[str]]:
+    found: dict[tuple[str, str], set[str]] = {}
+    named: GraphQLNamedType
+    for name, named in api_schema()._schema.type_map.items():
+        if name.startswith("__") or not isinstance(named, GraphQLObjectType):
+            continue
+        for field_name, field in named.fields.items():
+            if field.args:
+                found[(name, field_name)] = set(field.args)
+    return found
+
+
+def test_the_fuzzed_operations_cover_every_argument_of_every_field():
+    covered = {key: variables_of(key) for key in OPERATIONS}
+    assert covered == arguments_in_schema()
+    assert set().union(*covered.values()) == set(VARIABLE_VALUES)
+
+
+def test_arbitrary_argument_values_get_documented_errors_and_change_nothing_else(client, dynamodb):
+    def favorite_keys() -> set[tuple[str, str]]:
+        items = dynamodb.scan(TableName=FAVORITES_TABLE)["Items"]
+        return {(item["restaurant_id"]["S"], item["user_id"]["S"]) for item in items}
+
+    for user, restaurant in (("victim", "victims-pick"), ("fuzzer", "r1")):
+        response = client.http.post(
+            "/graphql",
+            headers={"Content-Type": "application/json", "Authorization": token(user)},
+            body=json.dumps(
+                {
+                    "query": OPERATIONS[("Mutation", "favorite")],
+                    "variables": {"restaurantId": restaurant},
+                }
+            ),
+        )
+        assert response.status_code == 200
+
+    @settings(FUZZ, max_examples=150)
+    @given(case=OPERATION_AND_VARIABLES, signed_in=st.booleans())
+    def check(case: tuple[tuple[str, str], dict[str, Any]], signed_in: bool) -> None:
+        key, variables = case
+        operation = OPERATIONS[key]
+        before = table_state(dynamodb)
+        keys_before = favorite_keys()
+        headers = {"Content-Type": "application/json"}
+        if signed_in:
+            headers["Authorization"] = token("fuzzer")
+        response = client.http.post(
+            "/graphql" if signed_in else "/public/graphql",
+            headers=headers,
+            body=json.dumps({"query": operation, "variables": variables}),
+        )
+        answer = assert_graphql_answer(response.status_code, response.body)
+        payload = (answer.get("data") or {}).get(key[1]) if key[0] == "Mutation" else None
+        if payload and payload["changed"]:
+            assert signed_in
+            change = {(payload["restaurantId"], "fuzzer")}
+            if key[1] == "favorite":
+                assert favorite_keys() == keys_before | change
+            else:
+                assert favorite_keys() == keys_before - change
+        else:
+            assert table_state(dynamodb) == before
+        assert ("victims-pick", "victim") in favorite_keys()
+
+    check()
+
+
+@FUZZ
+@given(
+    body=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode)),
+    content_type=st.sampled_from(["application/json", "application/json; charset=utf-8", ""]),
+)
+def test_arbitrary_request_bodies_never_get_a_5xx(client, body, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.http.post("/public/graphql", headers=headers, body=body)
+    assert_graphql_answer(response.status_code, response.body)
