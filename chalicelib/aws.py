@@ -28,7 +28,8 @@ MAX_ATTEMPTS = 4
 def _client_args() -> dict[str, Any]:
     settings = get_settings()
     args: dict[str, Any] = {
-        "region_name": settings.region,
+        # A local endpoint needs some region; elsewhere None lets boto3 resolve it.
+        "region_name": settings.region or ("us-east-1" if settings.dynamodb_endpoint_url else None),
         # Standard retries cover throttling and 5xx; our own backoff sits on top
         # for cancelled transactions, which botocore does not retry.
         "config": Config(

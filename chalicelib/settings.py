@@ -25,7 +25,7 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     stage: str
-    region: str
+    region: str | None
     favorites_table: str
     counts_table: str
     favorites_stream_arn: str
@@ -100,7 +100,9 @@ def _log_level(env: Mapping[str, str]) -> str:
 
 def from_env(env: Mapping[str, str]) -> Settings:
     stage = env.get("STAGE", "local")
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    # Unset: boto3 finds the region itself (AWS config files), as the CLI does.
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+    arn_region = region or "us-east-1"
     favorites_table = env.get("FAVORITES_TABLE", f"favorites-{stage}")
     return Settings(
         stage=stage,
@@ -109,11 +111,11 @@ def from_env(env: Mapping[str, str]) -> Settings:
         counts_table=env.get("FAVORITE_COUNTS_TABLE", f"favorite-counts-{stage}"),
         favorites_stream_arn=env.get(
             "FAVORITES_STREAM_ARN",
-            f"arn:aws:dynamodb:{region}:000000000000:table/{favorites_table}/stream/local",
+            f"arn:aws:dynamodb:{arn_region}:000000000000:table/{favorites_table}/stream/local",
         ),
         cognito_user_pool_arn=env.get(
             "COGNITO_USER_POOL_ARN",
-            f"arn:aws:cognito-idp:{region}:000000000000:userpool/{region}_local",
+            f"arn:aws:cognito-idp:{arn_region}:000000000000:userpool/{arn_region}_local",
         ),
         dynamodb_endpoint_url=env.get("DYNAMODB_ENDPOINT_URL") or None,
         ranking_shards=_int(env, "RANKING_SHARDS", 1, 1, 256),

@@ -100,13 +100,14 @@ def max_chunks_per_batch(batch_size: int) -> int:
 def stream_timeout_floor(batch_size: int, write_budget_seconds: float) -> int:
     """The stream handler's timeout must outlast its retry budget.
 
-    ``CountsWriter`` retries each chunk until ``WRITE_BUDGET_SECONDS`` have
-    passed, and the call started just before that deadline may still run its
-    full course. A timeout shorter than this would cut a batch off mid-write
-    (safe, thanks to the markers, but it wastes the whole batch's work).
+    ``CountsWriter`` retries for at most ``WRITE_BUDGET_SECONDS`` per batch
+    (one budget shared by its chunks), and every chunk's call, the one started
+    just before that deadline included, may still run its full course. A
+    timeout shorter than this would cut a batch off mid-write (safe, thanks to
+    the markers, but it wastes the whole batch's work).
     """
-    per_chunk = write_budget_seconds + max_call_seconds()
-    seconds = max_chunks_per_batch(batch_size) * per_chunk + STREAM_TIMEOUT_MARGIN_SECONDS
+    calls = max_chunks_per_batch(batch_size) * max_call_seconds()
+    seconds = calls + write_budget_seconds + STREAM_TIMEOUT_MARGIN_SECONDS
     return math.ceil(seconds)
 
 

@@ -74,7 +74,15 @@ def test_one_user_cannot_remove_another_users_favorite(client, dynamodb):
     assert len(favorites_items(dynamodb)) == 1
 
 
-def test_viewer_pages_through_favorites_newest_first(client):
+def test_viewer_pages_through_favorites_newest_first(client, monkeypatch):
+    from datetime import timedelta
+
+    from chalicelib import services
+
+    # One favorite a minute, so "newest first" has exactly one right order.
+    start = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    moments = iter(start + timedelta(minutes=i) for i in range(100))
+    monkeypatch.setattr(services.favorites(), "_clock", lambda: next(moments))
     ids = [f"r{i}" for i in range(5)]
     for restaurant in ids:
         graphql(client, FAVORITE, {"id": restaurant}, user="alice")
@@ -94,9 +102,9 @@ def test_viewer_pages_through_favorites_newest_first(client):
             break
         after = page["endCursor"]
     assert pages == 3
-    assert sorted(seen) == ids  # every favorite once, none of bob's
-    created = [datetime.fromisoformat(item["createdAt"]) for item in page["items"]]
-    assert all(c.tzinfo is not None for c in created)
+    assert seen == ids[::-1]  # newest first, every favorite once, none of bob's
+    [last] = page["items"]
+    assert last == {"restaurantId": "r0", "createdAt": "2026-11-23T08:00:00.000Z"}
 
 
 def test_viewer_is_null_without_identity_and_on_the_public_route(client):
