@@ -349,11 +349,53 @@ def ranking_reads(client: DynamoDBClient, sizes: list[int], runs: int, scan_runs
             scan.text(1),
             f"{x(ratio(scan, top_latency[1]))} (S=1), {x(ratio(scan, top_latency[16]))} (S=16)",
         )
+    _tie_heavy_point(client, section, runs)
     section.lines.append("")
     section.lines.append(
         f"Loading {loaded * 2:,} items with threaded BatchWriteItem took {load_seconds:.0f} s."
+        f" The tie-heavy rows rank a day bucket of {TIE_HEAVY_TIES:,} restaurants at count 1"
+        " below three leaders, with every tie read and with the default RANKING_TIE_READ_LIMIT."
     )
     return section
+
+
+TIE_HEAVY_TIES = 3000
+
+
+def _tie_heavy_point(client: DynamoDBClient, section: Section, runs: int) -> None:
+    """top(10) where the 10th row falls inside thousands of ties, at S=1."""
+    from chalicelib.rankings import RankingStore  # noqa: PLC0415
+    from chalicelib.settings import DEFAULT_RANKING_TIE_READ_LIMIT  # noqa: PLC0415
+    from chalicelib.sharding import rank_partition  # noqa: PLC0415
+
+    bucket = "DAY#2026-11-23"
+    counts = {f"t{index:06d}": 1 for index in range(TIE_HEAVY_TIES)} | {"a": 9, "b": 8, "c": 7}
+    items = [
+        {
+            "restaurant_id": {"S": restaurant},
+            "bucket": {"S": bucket},
+            "favorite_count": {"N": str(count)},
+            "rank_partition": {"S": rank_partition(bucket, restaurant, 1)},
+        }
+        for restaurant, count in counts.items()
+    ]
+    batch_put(client, COUNTS_TABLE, items)
+    for label, limit in (("every tie", 10**6), ("limit", DEFAULT_RANKING_TIE_READ_LIMIT)):
+        store = RankingStore(client, COUNTS_TABLE, 1, tie_read_limit=limit)
+        answer = [r.favorite_count for r in store.top(bucket, 10)]
+        assert answer == [9, 8, 7] + [1] * 7, answer
+        with counting(client) as counter:
+            latencies = [timed(partial(store.top, bucket, 10)) * 1000 for _ in range(runs)]
+        section.row(
+            f"{len(counts):,} (tie-heavy)",
+            f"top, S=1, {label}" + (f" {limit:,}" if label == "limit" else ""),
+            f"{counter.items_read / runs:.0f}",
+            f"{counter.read_units / runs:.1f}",
+            f"{counter.round_trips / runs:.0f}",
+            figure(latencies, "ms").text(2),
+            "",
+        )
+        section.numbers[f"top_ties_items_{label.replace(' ', '_')}"] = counter.items_read / runs
 
 
 # 4. API overhead -----------------------------------------------------------

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.errors import InvalidInput
+from chalicelib.settings import DEFAULT_RANKING_TIE_READ_LIMIT
 from chalicelib.sharding import rank_partitions
 
 if TYPE_CHECKING:
@@ -14,6 +16,8 @@ if TYPE_CHECKING:
 
 BY_COUNT_INDEX = "by_count"
 MAX_TOP = 100
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -32,16 +36,34 @@ def merge_top(candidates: list[tuple[str, int]], first: int) -> list[RankedResta
     ]
 
 
+@dataclass(frozen=True)
+class _ShardTop:
+    pairs: list[tuple[str, int]]
+    # The boundary count whose ties were cut by the tie read limit; None when all were read.
+    cut_at: int | None = None
+
+
 class RankingStore:
-    def __init__(self, client: DynamoDBClient, table_name: str, shards: int) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        shards: int,
+        *,
+        tie_read_limit: int = DEFAULT_RANKING_TIE_READ_LIMIT,
+    ) -> None:
+        if tie_read_limit < 1:
+            raise ValueError(f"tie_read_limit must be at least 1, got {tie_read_limit}")
         self._client = client
         self._table = table_name
         self._shards = shards
+        self._tie_read_limit = tie_read_limit
 
-    def _query(
-        self, partition: str, condition: str, values: dict[str, Any], limit: int | None
-    ) -> Any:
-        """Yield pages of (restaurant_id, count) from one ranking partition, highest first."""
+    def _read(
+        self, partition: str, condition: str, values: dict[str, Any], limit: int
+    ) -> tuple[list[tuple[str, int]], bool]:
+        """Up to ``limit`` (restaurant_id, count) pairs of one ranking partition, highest
+        first, and whether the partition may hold more that match."""
         query: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": BY_COUNT_INDEX,
@@ -49,61 +71,74 @@ class RankingStore:
             "ExpressionAttributeValues": {":partition": {"S": partition}, **values},
             "ScanIndexForward": False,
         }
-        if limit is not None:
-            query["Limit"] = limit
+        pairs: list[tuple[str, int]] = []
         while True:
+            # The index is KEYS_ONLY (about 70 bytes an item): one 1 MB page holds
+            # thousands, so a read within the limit is usually one round trip.
+            query["Limit"] = limit - len(pairs)
             response = self._client.query(**query)
-            yield [
+            pairs.extend(
                 (item["restaurant_id"]["S"], int(item["favorite_count"]["N"]))
                 for item in response.get("Items", [])
-            ]
+            )
             if "LastEvaluatedKey" not in response:
-                return
+                return pairs, False
+            if len(pairs) >= limit:
+                return pairs, True
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def _shard_top(self, partition: str, first: int) -> list[tuple[str, int]]:
-        """This partition's top ``first``, plus every item tied with the last one.
+    def _shard_top(self, partition: str, first: int) -> _ShardTop:
+        """This partition's top ``first``, plus the items tied with the last one.
 
         The index orders by count only, so which of several equal counts comes
-        first is not defined; fetching all ties at the boundary makes the
-        answer exact and the order by restaurant id stable.
+        first is not defined; reading the ties at the boundary makes the answer
+        exact and the order by restaurant id stable. That read stops after
+        ``tie_read_limit`` items: past it, the tied restaurants listed are
+        those read (the counts and the number of rows stay right).
         """
-        top: list[tuple[str, int]] = []
         # One item past ``first``: when it counts less than the boundary, every
-        # tie is already here and the second query below is not needed.
+        # tie is already here and the second read below is not needed.
         zero = {":zero": {"N": "0"}}
-        for page in self._query(partition, "favorite_count > :zero", zero, first + 1):
-            top.extend(page)
-            if len(top) > first:
-                break
-        if len(top) <= first:
-            return top
+        top, _ = self._read(partition, "favorite_count > :zero", zero, first + 1)
+        if len(top) <= first or top[first][1] < top[first - 1][1]:
+            return _ShardTop(top[:first])
         boundary = top[first - 1][1]
-        if top[first][1] < boundary:
-            return top[:first]
-        top = top[:first]
-        above = [pair for pair in top if pair[1] > boundary]
-        ties = [
-            pair
-            for page in self._query(
-                partition, "favorite_count = :boundary", {":boundary": {"N": str(boundary)}}, None
-            )
-            for pair in page
-        ]
-        return above + ties
+        ties, more = self._read(
+            partition,
+            "favorite_count = :boundary",
+            {":boundary": {"N": str(boundary)}},
+            self._tie_read_limit,
+        )
+        # Keep the first read's ties too: however small the limit, at least
+        # ``first`` rows remain.
+        candidates = dict(top)
+        candidates.update(ties)
+        return _ShardTop(list(candidates.items()), boundary if more else None)
 
     def top(self, bucket: str, first: int) -> list[RankedRestaurant]:
         if not 1 <= first <= MAX_TOP:
             raise InvalidInput(f"first must be between 1 and {MAX_TOP}, got {first}")
         partitions = rank_partitions(bucket, self._shards)
         if len(partitions) == 1:
-            candidates = self._shard_top(partitions[0], first)
+            shard_tops = [self._shard_top(partitions[0], first)]
         else:
             # boto3 clients are thread-safe; shards are independent queries.
             with ThreadPoolExecutor(max_workers=min(len(partitions), 16)) as pool:
-                results = pool.map(lambda partition: self._shard_top(partition, first), partitions)
-                candidates = [pair for result in results for pair in result]
-        return merge_top(candidates, first)
+                shard_tops = list(
+                    pool.map(lambda partition: self._shard_top(partition, first), partitions)
+                )
+        ranked = merge_top([pair for shard in shard_tops for pair in shard.pairs], first)
+        cuts = {shard.cut_at for shard in shard_tops if shard.cut_at is not None}
+        # A cut matters only where the answer ends inside that run of ties.
+        if ranked and ranked[-1].favorite_count in cuts:
+            logger.info(
+                "top %s: ties at count %d exceed RANKING_TIE_READ_LIMIT=%d per shard; "
+                "the tied restaurants listed are the ones read",
+                bucket,
+                ranked[-1].favorite_count,
+                self._tie_read_limit,
+            )
+        return ranked
 
     def count(self, restaurant_id: str, bucket: str) -> int:
         response = self._client.get_item(

@@ -30,7 +30,12 @@ def favorites() -> FavoritesStore:
 @cache
 def rankings() -> RankingStore:
     settings = get_settings()
-    return RankingStore(aws.dynamodb(), settings.counts_table, settings.ranking_shards)
+    return RankingStore(
+        aws.dynamodb(),
+        settings.counts_table,
+        settings.ranking_shards,
+        tie_read_limit=settings.ranking_tie_read_limit,
+    )
 
 
 @cache

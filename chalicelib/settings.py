@@ -17,6 +17,9 @@ _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 # Good enough for local and test stages only: anyone who reads this can forge cursors.
 DEV_CURSOR_SECRET = "local-development-cursor-secret"
 
+# Items one ranking shard reads for the ties at a top-k boundary (see rankings.py).
+DEFAULT_RANKING_TIE_READ_LIMIT = 1000
+
 
 class SettingsError(ValueError):
     """A setting is present but unusable; the message names it."""
@@ -32,6 +35,7 @@ class Settings:
     cognito_user_pool_arn: str
     dynamodb_endpoint_url: str | None
     ranking_shards: int
+    ranking_tie_read_limit: int
     day_bucket_retention_days: int
     marker_ttl_seconds: int
     graphiql: bool
@@ -119,6 +123,9 @@ def from_env(env: Mapping[str, str]) -> Settings:
         ),
         dynamodb_endpoint_url=env.get("DYNAMODB_ENDPOINT_URL") or None,
         ranking_shards=_int(env, "RANKING_SHARDS", 1, 1, 256),
+        ranking_tie_read_limit=_int(
+            env, "RANKING_TIE_READ_LIMIT", DEFAULT_RANKING_TIE_READ_LIMIT, 1, 1_000_000
+        ),
         day_bucket_retention_days=_int(env, "DAY_BUCKET_RETENTION_DAYS", 90, 1, 3660),
         marker_ttl_seconds=_int(env, "MARKER_TTL_SECONDS", 2 * 24 * 3600, 86400, 30 * 86400),
         graphiql=_bool(env, "GRAPHIQL_ENABLED", stage != "prod"),

@@ -105,6 +105,15 @@ def test_settings_defaults_and_errors():
         from_env({"RANKING_SHARDS": "0"})
 
 
+def test_the_ranking_tie_read_limit_setting():
+    assert from_env({}).ranking_tie_read_limit == 1000
+    assert from_env({"RANKING_TIE_READ_LIMIT": ""}).ranking_tie_read_limit == 1000
+    assert from_env({"RANKING_TIE_READ_LIMIT": "250"}).ranking_tie_read_limit == 250
+    for bad in ("0", "-5", "1000001", "many", "1e3"):
+        with pytest.raises(SettingsError, match="RANKING_TIE_READ_LIMIT"):
+            from_env({"RANKING_TIE_READ_LIMIT": bad})
+
+
 def test_abuse_limits_and_cursor_secret_come_from_settings():
     defaults = from_env({})
     assert (defaults.max_query_depth, defaults.max_aliases, defaults.max_tokens) == (8, 15, 1000)
