@@ -164,3 +164,13 @@ def test_a_late_remove_past_day_retention_never_makes_a_count_negative(client, d
     )
     answer = graphql(client, query, {"period": day[4:]}, public=True)
     assert answer == {"data": {"restaurant": {"favoriteCount": 0}, "topRestaurants": []}}
+
+
+def test_a_negative_count_item_reads_as_zero(client, dynamodb):
+    # Drift (the reconciler reports and repairs it) is never shown as a count below zero.
+    dynamodb.put_item(
+        TableName=COUNTS_TABLE,
+        Item={"restaurant_id": {"S": "r1"}, "bucket": {"S": "ALL"}, "favorite_count": {"N": "-1"}},
+    )
+    answer = graphql(client, '{ restaurant(id: "r1") { favoriteCount } }', public=True)
+    assert answer == {"data": {"restaurant": {"favoriteCount": 0}}}
