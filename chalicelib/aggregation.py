@@ -24,7 +24,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib import tracing
 from chalicelib.ids import is_valid_id
 from chalicelib.sharding import rank_partition
-from chalicelib.windows import buckets_for, day_bucket_expiry, format_timestamp, parse_timestamp
+from chalicelib.windows import (
+    buckets_for,
+    day_bucket_expiry,
+    format_timestamp,
+    in_retention,
+    parse_timestamp,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -55,6 +61,10 @@ class FavoriteEvent:
 
     def count_keys(self) -> list[CountKey]:
         return [(self.restaurant_id, bucket) for bucket in buckets_for(self.created_at)]
+
+    def past_retention(self, now: float, retention_days: int) -> bool:
+        """Whether one of its buckets (the day) is past retention at ``now``."""
+        return not all(in_retention(bucket, now, retention_days) for _, bucket in self.count_keys())
 
 
 @dataclass(frozen=True)
@@ -296,6 +306,8 @@ class ChunkOutcome:
     applied: int = 0
     duplicates: int = 0
     retries: int = 0
+    # Applied events whose day bucket was past retention: only ALL and MONTH counted.
+    past_retention: int = 0
 
 
 class CountsWriter:
@@ -326,9 +338,17 @@ class CountsWriter:
         self._sleep = sleep
         self._rng = rng
 
-    def actions(self, events: Sequence[FavoriteEvent]) -> list[TransactWriteItemTypeDef]:
-        """The transaction for ``events``: their markers first, then the summed updates."""
-        now = self._clock()
+    def actions(
+        self, events: Sequence[FavoriteEvent], now: float | None = None
+    ) -> list[TransactWriteItemTypeDef]:
+        """The transaction for ``events``: their markers first, then the summed updates.
+
+        Buckets past retention get no update: TTL may already have deleted a
+        day item, and a late unfavorite would recreate it at -1. The marker is
+        still written, and the event's ALL and MONTH buckets still change.
+        """
+        if now is None:
+            now = self._clock()
         stamp = format_timestamp(datetime.fromtimestamp(now, UTC))
         actions: list[TransactWriteItemTypeDef] = [
             {
@@ -347,7 +367,7 @@ class CountsWriter:
             for event in events
         ]
         for (restaurant_id, bucket), delta in sum_deltas(events).items():
-            if not delta:
+            if not delta or not in_retention(bucket, now, self._day_retention_days):
                 continue
             update, values = count_item_update(
                 restaurant_id,
@@ -394,8 +414,9 @@ class CountsWriter:
             deadline = self.deadline()
         attempt = 0
         while pending:
+            now = self._clock()
             try:
-                self._client.transact_write_items(TransactItems=self.actions(pending))
+                self._client.transact_write_items(TransactItems=self.actions(pending, now))
             except BotoCoreError as error:
                 # Connection errors and timeouts: the transaction may or may not
                 # have committed. Retrying is safe either way, since a committed
@@ -429,6 +450,9 @@ class CountsWriter:
                 attempt += 1
             else:
                 outcome.applied = len(pending)
+                outcome.past_retention = sum(
+                    event.past_retention(now, self._day_retention_days) for event in pending
+                )
                 return outcome
         return outcome
 
@@ -448,6 +472,7 @@ class BatchReport:
     skipped: int = 0
     poison: int = 0
     retries: int = 0
+    past_retention: int = 0
     chunks: int = 0
     lag_seconds: float = 0.0
     failed_sequence_number: str | None = None
@@ -468,6 +493,7 @@ class BatchReport:
             "skipped": self.skipped,
             "poison": self.poison,
             "retries": self.retries,
+            "past_retention": self.past_retention,
             "chunks": self.chunks,
             "lag_seconds": round(self.lag_seconds, 3),
             "failed": self.failed_sequence_number is not None,
@@ -545,6 +571,7 @@ def process_batch(
         report.applied += outcome.applied
         report.duplicates += outcome.duplicates
         report.retries += outcome.retries
+        report.past_retention += outcome.past_retention
     return report
 
 

@@ -147,4 +147,9 @@ class RankingStore:
             ProjectionExpression="favorite_count",
         )
         item = response.get("Item")
-        return int(item["favorite_count"]["N"]) if item else 0
+        # Clamped: no restaurant has fewer than zero favorites, so a negative
+        # item is drift, never an answer. Clamping hides it from clients only:
+        # the reconciler scans the raw items, so drift in any bucket still in
+        # retention is reported and repaired. (The stream no longer writes to
+        # expired day buckets, the one known way an item went below zero.)
+        return max(0, int(item["favorite_count"]["N"])) if item else 0

@@ -38,11 +38,8 @@ from chalicelib.aggregation import MARKER_PREFIX, CountKey, count_item_update
 from chalicelib.ids import is_valid_id
 from chalicelib.sharding import PartitionMismatch, partition_mismatch
 from chalicelib.windows import (
-    ALL_BUCKET,
-    DAY_PREFIX,
-    MONTH_PREFIX,
     buckets_for,
-    day_bucket_expiry,
+    in_retention,
     parse_timestamp,
 )
 
@@ -123,21 +120,9 @@ class CountsSnapshot:
         return self
 
 
-def in_scope(bucket: str, now: float, retention_days: int) -> bool:
-    """Whether a bucket is checked: ALL, every month, and days not yet expired.
-
-    Expired day buckets are TTL's to delete (lazily, so they may linger), and a
-    late unfavorite may still touch one; neither is drift.
-    """
-    if bucket == ALL_BUCKET or bucket.startswith(MONTH_PREFIX):
-        return True
-    if bucket.startswith(DAY_PREFIX):
-        try:
-            expiry = day_bucket_expiry(bucket, retention_days)
-        except ValueError:
-            return False
-        return expiry is not None and expiry > now
-    return False
+# Expired day buckets are TTL's to delete (lazily, so they may linger) and the
+# stream writer no longer touches them; neither is drift.
+in_scope = in_retention
 
 
 @dataclass(frozen=True)

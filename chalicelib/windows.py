@@ -94,3 +94,22 @@ def day_bucket_expiry(bucket: str, retention_days: int) -> int | None:
     day = date.fromisoformat(bucket[len(DAY_PREFIX) :])
     end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1 + retention_days)
     return int(end.timestamp())
+
+
+def in_retention(bucket: str, now: float, retention_days: int) -> bool:
+    """Whether a count bucket is still kept at ``now``: ALL, every month, and days
+    whose :func:`day_bucket_expiry` is still ahead; not malformed or other buckets.
+
+    The one definition both sides use: the stream writer adds only to these
+    buckets (a late unfavorite must not recreate a day TTL has deleted, at -1),
+    and the reconciler checks only these.
+    """
+    if bucket == ALL_BUCKET or bucket.startswith(MONTH_PREFIX):
+        return True
+    if bucket.startswith(DAY_PREFIX):
+        try:
+            expiry = day_bucket_expiry(bucket, retention_days)
+        except ValueError:
+            return False
+        return expiry is not None and expiry > now
+    return False

@@ -20,6 +20,7 @@ from strawberry.http.temporal_response import TemporalResponse
 
 from chalicelib import services, tracing
 from chalicelib.api.context import RequestContext
+from chalicelib.api.limits import MAX_NUMBER_DIGITS
 from chalicelib.api.schema import schema
 from chalicelib.auth import caller_id
 from chalicelib.settings import get_settings
@@ -27,6 +28,16 @@ from chalicelib.settings import get_settings
 logger = logging.getLogger(__name__)
 
 HTTP_ERROR_CODES = {413: "PAYLOAD_TOO_LARGE", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+def parse_json_int(text: str) -> int:
+    """json's ``parse_int``: int() of over 4300 digits would raise ValueError (a 500)."""
+    digits = len(text.lstrip("-"))
+    if digits > MAX_NUMBER_DIGITS:
+        raise HTTPException(
+            400, f"a JSON number has {digits} digits; at most {MAX_NUMBER_DIGITS} are accepted"
+        )
+    return int(text)
 
 
 def request_id(request: Request) -> str:
@@ -88,7 +99,7 @@ class FavoritesGraphQLView(GraphQLView):
         except UnicodeDecodeError:
             raise HTTPException(400, "request body is not valid UTF-8") from None
         try:
-            value = json.loads(text)
+            value = json.loads(text, parse_int=parse_json_int)
         except RecursionError:
             raise HTTPException(400, "JSON is nested too deeply") from None
         if isinstance(value, list) and all(isinstance(item, dict) for item in value):

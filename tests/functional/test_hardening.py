@@ -19,6 +19,9 @@ query Mine($first: Int!, $after: String) {
 }
 """
 JSON = {"Content-Type": "application/json"}
+# A number past Python's int-string conversion limit (4300 digits), in a ~5 KB body.
+HUGE_NUMBER = "9" * 5_000
+TOP_FIRST = "query Q($n: Int!) { topRestaurants(first: $n) { rank } }"
 
 
 def post(client, body: bytes, headers: dict[str, str] | None = None, path="/public/graphql"):
@@ -65,6 +68,18 @@ def reconfigure(monkeypatch) -> Iterator[Callable[..., None]]:
         (b'{"query": "{ viewer { id } }", "variables": [1]}', JSON, 400, "`variables` must be"),
         (b"{}", JSON, 400, "No GraphQL query found"),
         (b'{"query": "{ viewer { id } }", "operationName": 5}', JSON, 400, "Unknown operation"),
+        (
+            b'{"query": "%s", "variables": {"n": %s}}' % (TOP_FIRST.encode(), HUGE_NUMBER.encode()),
+            JSON,
+            400,
+            "a JSON number has 5000 digits; at most 100 are accepted",
+        ),
+        (
+            b'{"query": "{ viewer { id } }", "n": -%s}' % HUGE_NUMBER.encode(),
+            JSON,
+            400,
+            "5000 digits",
+        ),
     ],
 )
 def test_broken_http_requests_get_a_4xx_with_a_readable_json_message(
@@ -84,6 +99,7 @@ def test_broken_http_requests_get_a_4xx_with_a_readable_json_message(
         ("query=%7Bviewer%7Bid%7D%7D&variables=5", "expected a JSON object"),
         ("query=%7Bviewer%7Bid%7D%7D&variables=%5B%7B%7D%5D", "`variables` must be"),
         ("variables=%7B%7D", "No GraphQL query found"),
+        (f"query=%7Bviewer%7Bid%7D%7D&variables=%7B%22n%22:{HUGE_NUMBER}%7D", "5000 digits"),
     ],
 )
 def test_broken_get_requests_get_a_4xx_with_a_readable_json_message(client, query_string, message):
@@ -290,3 +306,25 @@ def test_first_is_capped_at_100_on_every_list(client):
         result = graphql(client, query, user="alice")
         assert error_codes(result) == ["BAD_USER_INPUT"], query
         assert "between 1 and 100" in result["errors"][0]["message"]
+
+
+def test_over_long_int_literals_are_validation_errors_not_internal(client, caplog):
+    with caplog.at_level(logging.INFO):
+        for query in [
+            f"{{ topRestaurants(first: {HUGE_NUMBER}) {{ rank }} }}",
+            f"{{ topRestaurants(first: -{HUGE_NUMBER}) {{ rank }} }}",
+            f"query Q($n: Int! = {HUGE_NUMBER}) {{ topRestaurants(first: $n) {{ rank }} }}",
+            f"{{ viewer {{ favorites(first: {HUGE_NUMBER}) {{ endCursor }} }} }}",
+        ]:
+            result = graphql(client, query, user="alice")
+            assert result["data"] is None, query
+            assert error_codes(result) == ["GRAPHQL_VALIDATION_FAILED"], query
+            assert "integer literal has 5000 digits" in result["errors"][0]["message"]
+        # Out of 32-bit range but convertible: graphql-core's own validation error.
+        result = graphql(client, f"{{ topRestaurants(first: {'9' * 100}) {{ rank }} }}")
+        assert error_codes(result) == ["GRAPHQL_VALIDATION_FAILED"]
+        assert "non 32-bit signed integer" in result["errors"][0]["message"]
+        # An ID takes the digits as text, so the id rule answers.
+        result = graphql(client, f"{{ restaurant(id: {HUGE_NUMBER}) {{ id }} }}", public=True)
+        assert error_codes(result) == ["BAD_USER_INPUT"]
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.aggregation import MARKER_PREFIX
-from tests.support import COUNTS_TABLE, stream_event, stream_record
+from tests.support import COUNTS_TABLE, graphql, stream_event, stream_record
 
 NOV = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 OCT = datetime(2026, 10, 31, 23, 0, tzinfo=UTC)
@@ -138,3 +138,39 @@ def test_a_failed_write_names_the_first_record_not_applied(client, dynamodb, mon
     applied = counts(dynamodb)
     assert applied[("r24", "ALL")] == 1
     assert ("r25", "ALL") not in applied
+
+
+def test_a_late_remove_past_day_retention_never_makes_a_count_negative(client, dynamodb):
+    # Counted when fresh; 100 days later (retention 90) TTL has deleted the day item.
+    created = datetime.now(UTC) - timedelta(days=100)
+    day, month = f"DAY#{created:%Y-%m-%d}", f"MONTH#{created:%Y-%m}"
+    for bucket in ("ALL", month):
+        dynamodb.put_item(
+            TableName=COUNTS_TABLE,
+            Item={
+                "restaurant_id": {"S": "r1"},
+                "bucket": {"S": bucket},
+                "favorite_count": {"N": "1"},
+            },
+        )
+    assert invoke(client, [stream_record("REMOVE", "r1", "u1", created)]) == {
+        "batchItemFailures": []
+    }
+    assert counts(dynamodb) == {("r1", "ALL"): 0, ("r1", month): 0}
+    query = (
+        'query Q($period: String) { restaurant(id: "r1") '
+        "{ favoriteCount(window: DAY, period: $period) } "
+        "topRestaurants(window: DAY, period: $period) { favoriteCount } }"
+    )
+    answer = graphql(client, query, {"period": day[4:]}, public=True)
+    assert answer == {"data": {"restaurant": {"favoriteCount": 0}, "topRestaurants": []}}
+
+
+def test_a_negative_count_item_reads_as_zero(client, dynamodb):
+    # Drift (the reconciler reports and repairs it) is never shown as a count below zero.
+    dynamodb.put_item(
+        TableName=COUNTS_TABLE,
+        Item={"restaurant_id": {"S": "r1"}, "bucket": {"S": "ALL"}, "favorite_count": {"N": "-1"}},
+    )
+    answer = graphql(client, '{ restaurant(id: "r1") { favoriteCount } }', public=True)
+    assert answer == {"data": {"restaurant": {"favoriteCount": 0}}}

@@ -15,6 +15,7 @@ from chalicelib.reconcile import (
     compare,
     in_scope,
 )
+from chalicelib.windows import in_retention
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC).timestamp()
 
@@ -74,6 +75,8 @@ def test_scope_is_all_every_month_and_days_inside_retention():
     assert not in_scope("DAY#2026-08-24", NOW, 90)
     assert not in_scope("DAY#garbage", NOW, 90)
     assert not in_scope("MARKER", NOW, 90)
+    # One definition: the stream writer skips exactly the buckets the reconciler skips.
+    assert in_scope is in_retention
 
 
 def test_compare_finds_wrong_missing_and_stray_counts_and_nothing_else():

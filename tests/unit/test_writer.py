@@ -22,6 +22,7 @@ from chalicelib.aggregation import (
     plan_chunks,
     process_batch,
 )
+from chalicelib.windows import format_timestamp
 from tests.faults import FaultyClient, cancelled, conflict, invalid, throttled, timed_out
 from tests.support import COUNTS_TABLE, FAVORITES_TABLE, stream_record
 
@@ -259,3 +260,42 @@ def test_the_handler_reports_its_work_in_annotations_and_one_json_log_line(monke
     assert {key: logged[key] for key in expected} == expected
     assert logged["lag_seconds"] == 30.0
     assert logged["poison_event_ids"] == [batch[2]["eventID"]]
+
+
+def test_a_remove_past_day_retention_writes_all_and_month_but_no_day_update():
+    hundred_days_ago = datetime.fromtimestamp(NOV.timestamp() - 100 * 86400, UTC)
+    removed = FavoriteEvent("e1", "1001", "r1", "u1", hundred_days_ago, -1)
+    counts_writer = CountsWriter(
+        cast(Any, MemoryTransactions()),
+        COUNTS_TABLE,
+        shards=1,
+        day_retention_days=35,
+        marker_ttl_seconds=172800,
+        budget_seconds=5.0,
+        clock=NOV.timestamp,
+    )
+    actions = cast(list[dict[str, Any]], counts_writer.actions([removed]))
+    updated = [action["Update"]["Key"]["bucket"]["S"] for action in actions if "Update" in action]
+    assert updated == ["ALL", f"MONTH#{hundred_days_ago:%Y-%m}"]
+    assert [action["Put"]["Item"]["bucket"]["S"] for action in actions if "Put" in action] == [
+        "MARKER"
+    ]
+    # Inside retention the day is written as before.
+    recent = FavoriteEvent("e2", "1002", "r1", "u1", NOV, -1)
+    assert len([action for action in counts_writer.actions([recent]) if "Update" in action]) == 3
+
+
+def test_the_batch_report_counts_events_past_day_retention():
+    memory = MemoryTransactions()
+    old = format_timestamp(datetime.fromtimestamp(NOV.timestamp() - 100 * 86400, UTC))
+    records = [stream_record("REMOVE", "r1", "u1", old), stream_record("INSERT", "r2", "u2", NOV)]
+    report = process_batch(
+        records, writer(memory, FakeTime()), favorites_table=FAVORITES_TABLE, now=NOV.timestamp()
+    )
+    # 90 days' retention: the REMOVE's day is past it, the INSERT's is today.
+    assert (report.applied, report.past_retention) == (2, 1)
+    assert [bucket for restaurant, bucket in memory.counts() if restaurant == "r1"] == [
+        "ALL",
+        f"MONTH#{old[:7]}",
+    ]
+    assert report.annotations()["past_retention"] == 1
