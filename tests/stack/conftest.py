@@ -7,11 +7,14 @@ where Java is missing, never under CI=true.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ import pytest
 
 from local import status
 from local.dynamodb_local import free_port, java
+from local.tokens import token
 
 ROOT = Path(__file__).resolve().parents[2]
 # What tests/conftest.py sets for the in-process tiers; the stack brings its own stage.
@@ -30,6 +34,11 @@ _TEST_ONLY = (
     "FAVORITES_STREAM_ARN",
     "DYNAMODB_ENDPOINT_URL",
 )
+
+
+def stack_environment() -> dict[str, str]:
+    """This process's environment without what only the in-process tiers set."""
+    return {k: v for k, v in os.environ.items() if k not in _TEST_ONLY}
 
 
 def descendants(pid: int) -> set[int]:
@@ -54,6 +63,45 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def listen_addresses(port: int) -> set[str]:
+    """The addresses TCP sockets listen on at ``port``, from /proc/net/tcp and tcp6.
+
+    IPv4-mapped IPv6 addresses (a Java socket on 127.0.0.1) come back as IPv4.
+    """
+    found: set[str] = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            address, port_hex = fields[1].split(":")
+            if fields[3] != "0A" or int(port_hex, 16) != port:  # 0A: LISTEN
+                continue
+            # The kernel prints each 32-bit word in host (little-endian) order.
+            raw = b"".join(
+                bytes.fromhex(address[i : i + 8])[::-1] for i in range(0, len(address), 8)
+            )
+            ip = ipaddress.ip_address(raw)
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
+            found.add(str(ip))
+    return found
+
+
+def post(url: str, query: str, user: str | None = None) -> dict[str, Any]:
+    """One GraphQL request over HTTP; ``user`` signs it with a local token."""
+    headers = {"Content-Type": "application/json"}
+    if user is not None:
+        headers["Authorization"] = token(user)
+    request = urllib.request.Request(
+        url, data=json.dumps({"query": query}).encode(), headers=headers, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return dict(json.loads(response.read()))
+
+
 def alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -68,7 +116,7 @@ class Stack:
     def __init__(self, tmp: Path, *, backend: str = "auto", path: str | None = None) -> None:
         self.data_dir = tmp
         self.log = tmp / "stack.log"
-        env = {k: v for k, v in os.environ.items() if k not in _TEST_ONLY}
+        env = stack_environment()
         if path is not None:
             env["PATH"] = path
         args = [sys.executable, "-m", "local.stack", "--data-dir", str(tmp)]

@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from local import backends, status
-from local.tokens import token
-from tests.stack.conftest import Stack, require_java, wait_for
+from tests.stack.conftest import Stack, post, require_java, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def post(url: str, query: str, user: str | None = None) -> dict[str, object]:
-    headers = {"Content-Type": "application/json"}
-    if user is not None:
-        headers["Authorization"] = token(user)
-    request = urllib.request.Request(
-        url, data=json.dumps({"query": query}).encode(), headers=headers, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return dict(json.loads(response.read()))
-
-
 def all_time(api: str) -> list[object]:
     result = post(f"{api}/public/graphql", "{ topRestaurants { restaurantId favoriteCount } }")
-    return list(result["data"]["topRestaurants"])  # type: ignore[index]
+    return list(result["data"]["topRestaurants"])
 
 
 def test_backend_choice_follows_java():
