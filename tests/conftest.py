@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalice.test import Client
 
 # Before anything imports the app: settings are read once per process.
 os.environ.update(
@@ -23,3 +29,15 @@ os.environ.update(
 )
 os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def client(dynamodb: Any) -> Iterator[Client]:
+    """Chalice's test client on whichever tables the tier's ``dynamodb`` fixture made."""
+    from app import app
+
+    # A stage the config does not define: no stage variables leak into tests.
+    with Client(app, stage_name="test", project_dir=str(ROOT)) as test_client:
+        yield test_client

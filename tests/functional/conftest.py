@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from chalice.test import Client
 from moto import mock_aws
 
 from chalicelib import aws, services
 from infra.tables import TableNames, ensure_tables
 from tests.support import COUNTS_TABLE, FAVORITES_TABLE
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -31,12 +27,3 @@ def dynamodb() -> Iterator[Any]:
             ensure_tables(client, TableNames(FAVORITES_TABLE, COUNTS_TABLE))
             yield client
         services.reset()
-
-
-@pytest.fixture
-def client(dynamodb: Any) -> Iterator[Client]:
-    from app import app
-
-    # A stage the config does not define: no stage variables leak into tests.
-    with Client(app, stage_name="test", project_dir=str(ROOT)) as test_client:
-        yield test_client

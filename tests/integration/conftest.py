@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from chalice.test import Client
 
 from chalicelib import aws, services
 from chalicelib.reconcile import Reconciler, ReconcileStore
@@ -21,8 +19,6 @@ from infra.tables import TableNames, ensure_tables, stream_arn
 from local.dynamodb_local import DynamoDBLocal, free_port, java
 from local.stream_worker import StreamWorker, lambda_record
 from tests.support import COUNTS_TABLE, FAVORITES_TABLE
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -56,14 +52,6 @@ def dynamodb(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
     ensure_tables(client, TableNames(FAVORITES_TABLE, COUNTS_TABLE))
     yield client
     services.reset()
-
-
-@pytest.fixture
-def client(dynamodb: Any) -> Iterator[Client]:
-    from app import app
-
-    with Client(app, stage_name="test", project_dir=str(ROOT)) as test_client:
-        yield test_client
 
 
 @pytest.fixture
