@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import signal
@@ -24,7 +23,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+
+from infra import stages
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".data"
@@ -35,10 +35,7 @@ logger = logging.getLogger("local.stack")
 
 def stage_environment(stage: str = STAGE) -> dict[str, str]:
     """The stage's environment variables, as ``chalice local`` will set them."""
-    config: dict[str, Any] = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    env = dict(config.get("environment_variables", {}))
-    env.update(config["stages"][stage].get("environment_variables", {}))
-    return env
+    return dict(stages.stage(stage).environment)
 
 
 def _stop_group(process: subprocess.Popen[bytes]) -> None:
