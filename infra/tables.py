@@ -47,6 +47,12 @@ def resources() -> dict[str, Any]:
     }
 
 
+def hash_key(logical_id: str) -> str:
+    """The name of a table's HASH key attribute."""
+    schema = resources()[logical_id]["Properties"]["KeySchema"]
+    return str(next(key["AttributeName"] for key in schema if key["KeyType"] == "HASH"))
+
+
 def create_table_request(logical_id: str, table_name: str) -> dict[str, Any]:
     """The CreateTable arguments for one table of the template."""
     properties = resources()[logical_id]["Properties"]

@@ -7,9 +7,9 @@ cannot express and points the functions at the stack's own resources:
   as the stage's ``config.json`` names them;
 - the Cognito User Pool the authorizer trusts, and an app client to sign in with;
 - an SQS queue that receives the stream batches Lambda gives up on;
-- the stream event source settings: the stream ARN from the table, a filter for
-  INSERT/REMOVE, partial-batch responses, bisection, retry and age limits, and
-  the on-failure destination;
+- the stream event source settings: the stream ARN from the table, filters for
+  INSERT/REMOVE on the ``dynamodb`` key only, partial-batch responses,
+  bisection, retry and age limits, and the on-failure destination;
 - environment variables that reference the stack's tables, stream and pool;
 - the API function's ``CURSOR_SECRET``: a Secrets Manager secret generated in
   the stack, resolved by CloudFormation (a dynamic reference), so the value is
@@ -65,8 +65,30 @@ CURSOR_SECRET = "CursorSecret"
 # the counts. Stream records live 24 h; 6 h leaves time to look before they go.
 MAXIMUM_RETRY_ATTEMPTS = 20
 MAXIMUM_RECORD_AGE_SECONDS = 6 * 3600
-# The handler skips MODIFY itself; filtering here saves the invocations.
-STREAM_FILTER = json.dumps({"eventName": ["INSERT", "REMOVE"]})
+
+
+def _image_filter(present: str, absent: str) -> dict[str, Any]:
+    """Records whose ``present`` image holds the table's hash key and whose
+    ``absent`` image does not. ``exists`` only applies to leaf nodes, so it
+    looks at the key attribute's ``S`` value inside each image."""
+    key = tables.hash_key("FavoritesTable")
+    return {
+        "dynamodb": {
+            present: {key: {"S": [{"exists": True}]}},
+            absent: {key: {"S": [{"exists": False}]}},
+        }
+    }
+
+
+# DynamoDB event source mappings filter on the `dynamodb` key only (Lambda's
+# guide), so INSERT and REMOVE are told apart by their images: an INSERT has a
+# new image and no old one, a REMOVE the reverse, a MODIFY both. Lambda ORs the
+# filters of a mapping. The handler skips MODIFY itself too; this saves the
+# invocations.
+STREAM_FILTERS = (
+    json.dumps(_image_filter("NewImage", "OldImage"), separators=(",", ":")),
+    json.dumps(_image_filter("OldImage", "NewImage"), separators=(",", ":")),
+)
 # Margin for the cold start and the work around the writes.
 STREAM_TIMEOUT_MARGIN_SECONDS = 10
 
@@ -243,7 +265,7 @@ def merge_template(stage: Stage) -> dict[str, Any]:
                 STREAM_EVENT_SOURCE: {
                     "Properties": {
                         "Stream": _get_att("FavoritesTable", "StreamArn"),
-                        "FilterCriteria": {"Filters": [{"Pattern": STREAM_FILTER}]},
+                        "FilterCriteria": {"Filters": [{"Pattern": p} for p in STREAM_FILTERS]},
                         "FunctionResponseTypes": ["ReportBatchItemFailures"],
                         "BisectBatchOnFunctionError": True,
                         "MaximumRetryAttempts": MAXIMUM_RETRY_ATTEMPTS,
