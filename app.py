@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from chalice.app import (
@@ -16,20 +15,27 @@ from chalice.app import (
     Response,
 )
 
-from chalicelib import services
+from chalicelib import logs, services
 from chalicelib.aggregation import handle_stream_batch, remaining_seconds
 from chalicelib.settings import get_settings
 
 settings = get_settings()
 app = Chalice(app_name="favorites")
-# Lambda's root logger passes WARNING and up only; the per-batch report is INFO.
-logging.getLogger("chalicelib").setLevel(settings.log_level)
+# One JSON object per line in Lambda (EMF metrics need the bare object); the
+# per-batch report is INFO, which Lambda's root logger would drop.
+logs.configure(settings.stage, settings.log_level)
 
 
 def _request() -> Request:
     request = app.current_request
     assert request is not None, "Chalice sets current_request for every route call"
     return request
+
+
+def _gateway_request_id() -> str | None:
+    # The id API Gateway logs (access logs) and the service puts in its errors.
+    request_id = (_request().context or {}).get("requestId")
+    return request_id if isinstance(request_id, str) else None
 
 
 cognito = CognitoUserPoolAuthorizer(
@@ -47,6 +53,7 @@ cors = CORSConfig(allow_origin=settings.cors_allow_origin) if settings.cors_allo
     cors=cors,
 )
 def graphql() -> Response:
+    logs.bind(request_id=_gateway_request_id(), operation="graphql")
     # Imported on first use: the stream handler never loads strawberry.
     from chalicelib.api.view import handle  # noqa: PLC0415
 
@@ -57,6 +64,7 @@ def graphql() -> Response:
     "/public/graphql", methods=["GET", "POST"], content_types=["application/json"], cors=cors
 )
 def public_graphql() -> Response:
+    logs.bind(request_id=_gateway_request_id(), operation="public_graphql")
     from chalicelib.api.view import handle  # noqa: PLC0415
 
     return handle(_request(), public=True)
@@ -69,15 +77,18 @@ def public_graphql() -> Response:
     maximum_batching_window_in_seconds=1,
 )
 def aggregate_favorites(event: DynamoDBEvent) -> dict[str, Any]:
+    logs.bind(request_id=getattr(event.context, "aws_request_id", None), operation="aggregate")
     return handle_stream_batch(
         event.to_dict().get("Records", []),
         services.counts_writer(),
         settings.favorites_table,
         remaining_seconds(event.context),
+        metrics=services.metric_space(),
     )
 
 
 @app.schedule(Rate(1, unit=Rate.DAYS))
 def reconcile_counts(event: CloudWatchEvent) -> dict[str, Any]:
+    logs.bind(request_id=getattr(event.context, "aws_request_id", None), operation="reconcile")
     # Report only: the run logs drift per bucket; repairing is a person's call (README).
     return services.reconciler().run(repair=False).summary()

@@ -10,7 +10,6 @@ writer receives its client and table.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
@@ -23,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import tracing
 from chalicelib.ids import is_valid_id
+from chalicelib.metrics import STREAM_METRICS, MetricSpace, embed
 from chalicelib.sharding import rank_partition
 from chalicelib.windows import (
     buckets_for,
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 logger = logging.getLogger(__name__)
+BATCH_MESSAGE = "favorites stream batch"
 
 MAX_TRANSACTION_ACTIONS = 100
 # Marker keys start with '#', which no restaurant id can (see chalicelib.ids).
@@ -499,17 +500,17 @@ class BatchReport:
             "failed": self.failed_sequence_number is not None,
         }
 
-    def log_line(self) -> str:
-        """The one structured (JSON) log line per batch."""
-        return json.dumps(
-            {
-                "message": "favorites stream batch",
-                **self.annotations(),
-                "failed_sequence_number": self.failed_sequence_number,
-                "failure": self.failure,
-                "poison_event_ids": self.poison_event_ids,
-            }
-        )
+    def log_fields(self, metrics: MetricSpace | None, timestamp: float) -> dict[str, Any]:
+        """The fields of the one structured log line per batch, with the EMF
+        block that publishes them as CloudWatch metrics when ``metrics`` is set."""
+        fields = {
+            **self.annotations(),
+            "failed": int(self.failed_sequence_number is not None),
+            "failed_sequence_number": self.failed_sequence_number,
+            "failure": self.failure,
+            "poison_event_ids": self.poison_event_ids,
+        }
+        return embed(fields, metrics, STREAM_METRICS, timestamp) if metrics else fields
 
 
 def process_batch(
@@ -586,21 +587,24 @@ def handle_stream_batch(
     writer: CountsWriter,
     favorites_table: str,
     remaining_seconds: float | None = None,
+    metrics: MetricSpace | None = None,
 ) -> dict[str, list[dict[str, str]]]:
     """The stream handler's body: apply, trace, log one line, answer Lambda.
 
     ``remaining_seconds`` is the invocation's time left; the retry budget
-    stays inside it.
+    stays inside it. The log line carries the batch's metrics (EMF) when
+    ``metrics`` names where they go.
     """
+    now = time.time()
     with tracing.subsegment("aggregate_favorites") as span:
         report = process_batch(
             records,
             writer,
             favorites_table=favorites_table,
-            now=time.time(),
+            now=now,
             remaining_seconds=remaining_seconds,
         )
         for key, value in report.annotations().items():
             span.annotate(key, value)
-    logger.info(report.log_line())
+    logger.info(BATCH_MESSAGE, extra={"fields": report.log_fields(metrics, now)})
     return report.response()

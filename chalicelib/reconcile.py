@@ -36,6 +36,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.aggregation import MARKER_PREFIX, CountKey, count_item_update
 from chalicelib.ids import is_valid_id
+from chalicelib.metrics import RECONCILE_METRICS, MetricSpace, embed
 from chalicelib.sharding import PartitionMismatch, partition_mismatch
 from chalicelib.windows import (
     buckets_for,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 logger = logging.getLogger(__name__)
+SUMMARY_MESSAGE = "favorite counts reconciled"
 
 Item = Mapping[str, Any]
 Progress = Callable[[str, int], None]  # (table being scanned, items in the page just read)
@@ -359,12 +361,15 @@ class Reconciler:
         day_retention_days: int,
         clock: Callable[[], float] = time.time,
         max_attempts: int = 5,
+        metrics: MetricSpace | None = None,
     ) -> None:
         self.store = store
         self._shards = shards
         self._retention = day_retention_days
         self._clock = clock
         self._max_attempts = max_attempts
+        # Where the run's summary line publishes drift as metrics (EMF); None: no metrics.
+        self._metrics = metrics
 
     def run(self, *, repair: bool = False, progress: Progress = _no_progress) -> ReconcileReport:
         started = time.monotonic()
@@ -426,14 +431,19 @@ class Reconciler:
             report.repair_retries += 1  # the count moved under us: look again
         report.unsettled.append(drift)
 
-    @staticmethod
-    def _log(report: ReconcileReport, repair: bool) -> None:
+    def _log(self, report: ReconcileReport, repair: bool) -> None:
         for drift in report.drift[:MAX_LOGGED_DRIFT]:
-            logger.warning("count drift: %s", json.dumps(asdict(drift)))
+            logger.warning("count drift", extra={"fields": asdict(drift)})
         for mismatch in report.misplaced[:MAX_LOGGED_DRIFT]:
-            logger.warning("count in the wrong ranking partition: %s", json.dumps(asdict(mismatch)))
-        line = {"message": "favorite counts reconciled", "repair": repair, **report.summary()}
-        (logger.info if report.clean else logger.warning)(json.dumps(line))
+            logger.warning(
+                "count in the wrong ranking partition", extra={"fields": asdict(mismatch)}
+            )
+        fields: dict[str, Any] = {"repair": repair, **report.summary()}
+        if self._metrics is not None:
+            fields = embed(fields, self._metrics, RECONCILE_METRICS, self._clock())
+        (logger.info if report.clean else logger.warning)(
+            SUMMARY_MESSAGE, extra={"fields": fields}
+        )
 
 
 # --- command line -----------------------------------------------------------

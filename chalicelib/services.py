@@ -8,6 +8,7 @@ from functools import cache
 from chalicelib import aws
 from chalicelib.aggregation import CountsWriter
 from chalicelib.favorites import FavoritesStore
+from chalicelib.metrics import MetricSpace
 from chalicelib.rankings import RankingStore
 from chalicelib.reconcile import Reconciler, ReconcileStore
 from chalicelib.settings import get_settings
@@ -61,13 +62,22 @@ def reconciler() -> Reconciler:
         segments=settings.reconcile_segments,
     )
     return Reconciler(
-        store, shards=settings.ranking_shards, day_retention_days=settings.day_bucket_retention_days
+        store,
+        shards=settings.ranking_shards,
+        day_retention_days=settings.day_bucket_retention_days,
+        metrics=metric_space(),
     )
+
+
+@cache
+def metric_space() -> MetricSpace:
+    settings = get_settings()
+    return MetricSpace.for_stage(settings.metrics_namespace, settings.stage)
 
 
 def reset() -> None:
     """Forget settings, clients and stores (tests switch environments)."""
     get_settings.cache_clear()
     aws.reset()
-    for factory in (favorites, rankings, counts_writer, reconciler):
+    for factory in (favorites, rankings, counts_writer, reconciler, metric_space):
         factory.cache_clear()

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
+_NAMESPACE = re.compile(r"[0-9A-Za-z.\-_/#:]{1,255}")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 # Good enough for local and test stages only: anyone who reads this can forge cursors.
@@ -52,6 +53,8 @@ class Settings:
     max_body_bytes: int
     # Signs pagination cursors. The default is public: set CURSOR_SECRET per deployed stage.
     cursor_secret: str
+    # CloudWatch namespace of the service's own metrics (EMF); the dimension is the stage.
+    metrics_namespace: str
 
     @property
     def uses_dev_cursor_secret(self) -> bool:
@@ -102,6 +105,14 @@ def _log_level(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _namespace(env: Mapping[str, str]) -> str:
+    raw = env.get("METRICS_NAMESPACE") or "Favorites"
+    # CloudWatch's rule: 1 to 255 of these characters, and not starting with AWS/.
+    if not _NAMESPACE.fullmatch(raw) or raw.startswith("AWS/"):
+        raise SettingsError(f"METRICS_NAMESPACE must be a CloudWatch namespace, got {raw!r}")
+    return raw
+
+
 def from_env(env: Mapping[str, str]) -> Settings:
     stage = env.get("STAGE", "local")
     # Unset: boto3 finds the region itself (AWS config files), as the CLI does.
@@ -142,6 +153,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         max_batch_operations=_int(env, "GRAPHQL_MAX_BATCH_OPERATIONS", 0, 0, 50),
         max_body_bytes=_int(env, "MAX_REQUEST_BODY_BYTES", 16384, 1024, 1_048_576),
         cursor_secret=env.get("CURSOR_SECRET") or DEV_CURSOR_SECRET,
+        metrics_namespace=_namespace(env),
     )
 
 

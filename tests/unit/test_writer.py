@@ -22,6 +22,8 @@ from chalicelib.aggregation import (
     plan_chunks,
     process_batch,
 )
+from chalicelib.logs import JsonFormatter
+from chalicelib.metrics import MetricSpace
 from chalicelib.windows import format_timestamp
 from tests.faults import FaultyClient, cancelled, conflict, invalid, throttled, timed_out
 from tests.support import COUNTS_TABLE, FAVORITES_TABLE, stream_record
@@ -248,18 +250,28 @@ def test_the_handler_reports_its_work_in_annotations_and_one_json_log_line(monke
     ]
     client = FaultyClient(memory, before={1: conflict})
     monkeypatch.setattr(time, "time", lambda: 1030.0)
+    space = MetricSpace.for_stage("Favorites", "dev")
     with caplog.at_level(logging.INFO, logger="chalicelib.aggregation"):
-        response = handle_stream_batch(batch, writer(client, FakeTime()), FAVORITES_TABLE)
+        response = handle_stream_batch(
+            batch, writer(client, FakeTime()), FAVORITES_TABLE, metrics=space
+        )
     assert response == {"batchItemFailures": []}
     expected = {"records": 3, "applied": 1, "duplicates": 1, "skipped": 1, "retries": 1}
     assert {key: annotations[key] for key in expected} == expected
     assert annotations["lag_seconds"] == 30.0
-    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
-    assert len(lines) == 1
-    logged = json.loads(lines[0])
+    infos = [r for r in caplog.records if r.levelno == logging.INFO]
+    assert len(infos) == 1
+    # The line as Lambda writes it: one JSON object, metrics block at the root.
+    logged = json.loads(JsonFormatter("dev").format(infos[0]))
+    assert logged["message"] == "favorites stream batch"
     assert {key: logged[key] for key in expected} == expected
     assert logged["lag_seconds"] == 30.0
+    assert logged["failed"] == 0
     assert logged["poison_event_ids"] == [batch[2]["eventID"]]
+    (directive,) = logged["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "Favorites"
+    assert logged["Stage"] == "dev"
+    assert logged["_aws"]["Timestamp"] == 1030_000
 
 
 def test_a_remove_past_day_retention_writes_all_and_month_but_no_day_update():
