@@ -441,9 +441,7 @@ class Reconciler:
         fields: dict[str, Any] = {"repair": repair, **report.summary()}
         if self._metrics is not None:
             fields = embed(fields, self._metrics, RECONCILE_METRICS, self._clock())
-        (logger.info if report.clean else logger.warning)(
-            SUMMARY_MESSAGE, extra={"fields": fields}
-        )
+        (logger.info if report.clean else logger.warning)(SUMMARY_MESSAGE, extra={"fields": fields})
 
 
 # --- command line -----------------------------------------------------------

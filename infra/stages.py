@@ -22,6 +22,40 @@ DEPLOYABLE_STAGES = ("dev", "prod")
 API_HANDLER = "api_handler"
 
 
+@dataclass(frozen=True)
+class Operations:
+    """What a deployed stage promises its operators; infra/monitoring.py builds
+    the alarms, logs and limits from it (README: Operating it in AWS)."""
+
+    # Every log group of the stack: functions and API access logs.
+    log_retention_days: int
+    # The API stage's steady rate (requests/s) and burst (token bucket size).
+    api_rate_limit: float
+    api_burst_limit: int
+    # The stream function's IteratorAge alarm: records this old are not yet counted.
+    iterator_age_alarm_seconds: int
+    # API 5XX answers in five minutes that raise the alarm.
+    api_5xx_alarm_count: int
+
+
+OPERATIONS = {
+    "dev": Operations(
+        log_retention_days=14,
+        api_rate_limit=50,
+        api_burst_limit=100,
+        iterator_age_alarm_seconds=600,
+        api_5xx_alarm_count=1,
+    ),
+    "prod": Operations(
+        log_retention_days=90,
+        api_rate_limit=1000,
+        api_burst_limit=2000,
+        iterator_age_alarm_seconds=120,
+        api_5xx_alarm_count=5,
+    ),
+}
+
+
 def config() -> dict[str, Any]:
     return dict(json.loads((CHALICE_DIR / "config.json").read_text()))
 
@@ -65,6 +99,24 @@ class Stage:
 
     def memory_size(self, function: str) -> int:
         return int(self._chalice(function).lambda_memory_size)
+
+    def reserved_concurrency(self, function: str) -> int | None:
+        value = self._chalice(function).reserved_concurrency
+        return None if value is None else int(value)
+
+    @property
+    def api_gateway_stage(self) -> str:
+        return str(self._chalice(API_HANDLER).api_gateway_stage)
+
+    @property
+    def api_name(self) -> str:
+        # The REST API's name, and so the ApiName dimension of its metrics:
+        # per stage, so dev and prod in one account are told apart.
+        return f"{self.app_name}-{self.name}"
+
+    @property
+    def operations(self) -> Operations:
+        return OPERATIONS[self.name]
 
     @property
     def failure_queue_name(self) -> str:

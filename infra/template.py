@@ -16,7 +16,10 @@ cannot express and points the functions at the stack's own resources:
   in no file and the function needs no permission to read it;
 - each function's own IAM policy with its ``*`` region/account narrowed to the
   stack's;
-- X-Ray tracing on the API Gateway stage (the functions get it from ``"xray"``).
+- X-Ray tracing on the API Gateway stage (the functions get it from ``"xray"``);
+- what lets operators see it run (``infra/monitoring.py``): alarms to an SNS
+  topic, a dashboard, log groups with a retention, JSON access logs, the
+  stage's throttling, and one API stage only.
 
 The keys below must match what Chalice generates (logical ids such as
 ``AggregateFavoritesDynamodbEventSource``); the package tests fail if one drifts.
@@ -34,7 +37,7 @@ from typing import Any
 
 from chalicelib import aws
 from chalicelib.aggregation import FavoriteEvent, plan_chunks
-from infra import tables
+from infra import monitoring, tables
 from infra.stages import API_HANDLER, Stage
 
 # Logical ids Chalice gives the resources of this app.
@@ -190,11 +193,14 @@ def _function(
     stage: Stage, function: str, variables: dict[str, Any] | None = None, **properties: Any
 ) -> dict[str, Any]:
     return {
+        # Its log group exists (with the stage's retention) before the first
+        # invocation could make Lambda create one that never expires.
+        "DependsOn": [monitoring.log_group_id(function)],
         "Properties": {
             "FunctionName": stage.function_name(function),
             **_environment(**(variables or {})),
             **properties,
-        }
+        },
     }
 
 
@@ -280,19 +286,25 @@ def merge_template(stage: Stage) -> dict[str, Any]:
                 }
             },
         ),
+        **monitoring.resources(stage),
         REST_API: {
+            # API Gateway can write access logs once the account has its role.
+            "DependsOn": [monitoring.API_GATEWAY_ACCOUNT],
             "Properties": {
                 "TracingEnabled": True,
+                **monitoring.api_stage_properties(stage),
                 "DefinitionBody": {
+                    # The API's name, whichever of the two API Gateway reads.
+                    "info": {"title": stage.api_name},
                     "securityDefinitions": {
                         AUTHORIZER: {
                             "x-amazon-apigateway-authorizer": {
                                 "providerARNs": [_get_att(USER_POOL, "Arn")]
                             }
                         }
-                    }
+                    },
                 },
-            }
+            },
         },
     }
     for function, (_, role) in FUNCTIONS.items():
@@ -301,8 +313,11 @@ def merge_template(stage: Stage) -> dict[str, Any]:
             "Properties": {"Policies": [{"PolicyName": f"{role}Policy", "PolicyDocument": policy}]}
         }
     return {
+        **monitoring.template_sections(),
         "Resources": resources,
         "Outputs": {
+            "AlarmTopicArn": {"Value": _ref(monitoring.ALARM_TOPIC)},
+            "DashboardName": {"Value": _ref(monitoring.DASHBOARD)},
             "UserPoolId": {"Value": _ref(USER_POOL)},
             "UserPoolClientId": {"Value": _ref(USER_POOL_CLIENT)},
             "FavoritesTableName": {"Value": _ref("FavoritesTable")},

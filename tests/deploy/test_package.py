@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib.settings import DEV_CURSOR_SECRET
-from infra import tables
+from infra import monitoring, tables
 from infra import template as merge
 from infra.package import (
     Package,
@@ -218,7 +218,9 @@ def test_every_role_carries_its_functions_policy_narrowed_to_the_stack(
 ) -> None:
     resources = _resources(packaged)
     roles = {k: v for k, v in resources.items() if v["Type"] == "AWS::IAM::Role"}
-    assert set(roles) == set(merge.ROLES)
+    # The functions' roles, and API Gateway's role for writing access logs
+    # (test_operations checks that one).
+    assert set(roles) == {*merge.ROLES, monitoring.API_GATEWAY_LOG_ROLE}
     functions = {k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
     assert functions == set(FUNCTIONS)
     for function, (logical_id, role_id) in merge.FUNCTIONS.items():
@@ -333,7 +335,7 @@ def test_sam_expands_to_the_intended_cloudformation(packaged: Package) -> None:
     }
     assert invokers["events.amazonaws.com"] == {"Ref": merge.RECONCILE_FUNCTION}
     # The SAM expansion adds no role or policy of its own.
-    assert len(by_type["AWS::IAM::Role"]) == len(merge.FUNCTIONS)
+    assert len(by_type["AWS::IAM::Role"]) == len(merge.FUNCTIONS) + 1
     assert "AWS::IAM::Policy" not in by_type
 
 
