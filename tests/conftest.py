@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,3 +43,22 @@ def client(dynamodb: Any) -> Iterator[Client]:
     # A stage the config does not define: no stage variables leak into tests.
     with Client(app, stage_name="test", project_dir=str(ROOT)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def lambda_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    """``chalicelib.logs.configure`` as Lambda runs it (stdout is this buffer)."""
+    from chalicelib import logs
+
+    logger = logging.getLogger("chalicelib")
+    saved = (logger.level, logger.propagate, list(logger.handlers))
+    stdout = io.StringIO()
+    monkeypatch.setattr("sys.stdout", stdout)
+    lambda_env = {"AWS_LAMBDA_FUNCTION_NAME": "favorites-prod-aggregate"}
+    logs.configure("prod", "DEBUG", lambda_env)
+    logs.configure("prod", "DEBUG", lambda_env)  # idempotent: still one handler
+    yield stdout
+    logs.bind()
+    logger.setLevel(saved[0])
+    logger.propagate = saved[1]
+    logger.handlers[:] = saved[2]

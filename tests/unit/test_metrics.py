@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -146,24 +145,6 @@ def test_a_metric_must_be_a_number_already_in_the_line() -> None:
         embed({"records": True}, SPACE, {"records": "Count"}, 0.0)
     with pytest.raises(ValueError, match="lag"):
         embed({}, SPACE, {"lag": "Seconds"}, 0.0)
-
-
-@pytest.fixture
-def lambda_logging() -> Iterator[io.StringIO]:
-    """``logs.configure`` as Lambda runs it, writing to a buffer for stdout."""
-    logger = logging.getLogger("chalicelib")
-    saved = (logger.level, logger.propagate, list(logger.handlers))
-    stdout = io.StringIO()
-    monkey = pytest.MonkeyPatch()
-    monkey.setattr("sys.stdout", stdout)
-    logs.configure("prod", "INFO", {"AWS_LAMBDA_FUNCTION_NAME": "favorites-prod-aggregate"})
-    logs.configure("prod", "INFO", {"AWS_LAMBDA_FUNCTION_NAME": "favorites-prod-aggregate"})
-    yield stdout
-    monkey.undo()
-    logs.bind()
-    logger.setLevel(saved[0])
-    logger.propagate = saved[1]
-    logger.handlers[:] = saved[2]
 
 
 def test_in_lambda_every_line_is_one_bare_json_object_with_its_context(
