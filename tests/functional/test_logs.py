@@ -29,7 +29,7 @@ def test_no_token_or_secret_reaches_a_log_line(
         return client.http.post("/graphql", headers=headers, body=body)
 
     for n in range(3):
-        post('mutation { favorite(restaurantId: "r%d") { changed } }' % n)
+        post("mutation F($id: ID!) { favorite(restaurantId: $id) { changed } }", {"id": f"r{n}"})
     page = json.loads(post("{ viewer { favorites(first: 1) { endCursor } } }").body)
     assert page["data"]["viewer"]["favorites"]["endCursor"]  # the secret signed it
     post('{ restaurant(id: "r0") { favoriteCount(period: "not-a-period") } }')  # user error
