@@ -70,6 +70,12 @@ schema: install
 package: install
 	$(BIN)/python -m infra.package --stage $(STAGE)
 
+# Stack parameters, only when given (a parameter left out keeps its value):
+# ALARM_EMAIL=ops@example.com subscribes an address to the alarms;
+# CURSOR_KEY_GENERATION=2 makes the API read a rotated cursor secret.
+DEPLOY_OVERRIDES := $(if $(ALARM_EMAIL),AlarmEmail=$(ALARM_EMAIL)) $(if $(CURSOR_KEY_GENERATION),CursorKeyGeneration=$(CURSOR_KEY_GENERATION))
+DEPLOY_PARAMETERS := $(if $(strip $(DEPLOY_OVERRIDES)),--parameter-overrides $(strip $(DEPLOY_OVERRIDES)))
+
 # The CloudFormation path (README "Deploy to AWS"). Needs the AWS CLI, credentials
 # and an S3 bucket for the code; says which is missing before doing anything.
 deploy:
@@ -81,7 +87,7 @@ deploy:
 	  --s3-bucket $(DEPLOY_BUCKET) --output-template-file dist/$(STAGE)/packaged.yaml
 	aws cloudformation deploy --template-file dist/$(STAGE)/packaged.yaml \
 	  --stack-name favorites-$(STAGE) --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
-	  --no-fail-on-empty-changeset
+	  --no-fail-on-empty-changeset $(DEPLOY_PARAMETERS)
 	aws cloudformation describe-stacks --stack-name favorites-$(STAGE) \
 	  --query 'Stacks[0].Outputs' --output table
 

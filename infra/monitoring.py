@@ -446,17 +446,27 @@ def api_stage_properties(stage: Stage) -> dict[str, Any]:
     }
 
 
+CURSOR_KEY_GENERATION = "CursorKeyGeneration"
+
+
 def template_sections() -> dict[str, Any]:
-    """The stack parameter and condition of the alarm e-mail subscription."""
+    """The stack's parameters (alarm e-mail, cursor key generation) and the
+    condition of the e-mail subscription."""
     return {
         "Parameters": {
+            CURSOR_KEY_GENERATION: {
+                "Type": "String",
+                "Default": "1",
+                "Description": "Change it (2, 3, ...) after rotating the cursor secret: "
+                "CloudFormation reads the secret only when it updates the API function.",
+            },
             ALARM_EMAIL: {
                 "Type": "String",
                 "Default": "",
                 "AllowedPattern": r"^$|^[^@\s]+@[^@\s]+$",
                 "Description": "An e-mail address to subscribe to the alarms (optional; "
                 "confirm the subscription from the mail SNS sends).",
-            }
+            },
         },
         "Conditions": {HAS_ALARM_EMAIL: {"Fn::Not": [{"Fn::Equals": [{"Ref": ALARM_EMAIL}, ""]}]}},
     }

@@ -262,7 +262,17 @@ def merge_template(stage: Stage) -> dict[str, Any]:
             },
         },
         # Only the API signs cursors; the other functions never see the key.
-        API_FUNCTION: _function(stage, API_HANDLER, {"CURSOR_SECRET": _cursor_secret()}),
+        API_FUNCTION: _function(
+            stage,
+            API_HANDLER,
+            {"CURSOR_SECRET": _cursor_secret()},
+            # CloudFormation resolves the secret only when it updates this
+            # function; a new generation changes it, so a rotated key is read.
+            Description={
+                "Fn::Sub": f"{stage.app_name}-{stage.name} GraphQL API "
+                "(cursor key generation ${" + monitoring.CURSOR_KEY_GENERATION + "})"
+            },
+        ),
         RECONCILE_FUNCTION: _function(stage, "reconcile_counts"),
         STREAM_FUNCTION: _function(
             stage,

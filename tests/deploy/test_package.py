@@ -202,6 +202,11 @@ def test_cursor_secret_is_generated_in_the_stack_and_given_to_the_api_only(
     assert "secretsmanager:" not in json.dumps(
         [resources[role]["Properties"]["Policies"] for role in merge.ROLES]
     )
+    # A rotated secret is read when the function is updated: a new generation
+    # (stack parameter) changes the function, so CloudFormation resolves it again.
+    description = resources[merge.API_FUNCTION]["Properties"]["Description"]["Fn::Sub"]
+    assert "${CursorKeyGeneration}" in description
+    assert packaged.template()["Parameters"]["CursorKeyGeneration"]["Default"] == "1"
     # What the function gets once resolved is not the public development key.
     assert DEV_CURSOR_SECRET not in json.dumps(packaged.template())
 
