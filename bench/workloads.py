@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.aggregation import CountKey, CountsWriter, FavoriteEvent, plan_chunks
+from chalicelib.aggregation import CountsWriter, FavoriteEvent, plan_chunks
+from chalicelib.counts import CountKey
 from chalicelib.windows import buckets_for
 from tests.support import stream_record
 

@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import tracing
+from chalicelib.counts import MARKER_BUCKET, MARKER_PREFIX, CountKey, count_item_update
 from chalicelib.ids import is_valid_id
 from chalicelib.metrics import STREAM_METRICS, MetricSpace, embed
-from chalicelib.sharding import rank_partition
 from chalicelib.windows import (
     buckets_for,
-    day_bucket_expiry,
     format_timestamp,
     in_retention,
     parse_timestamp,
@@ -40,12 +39,7 @@ logger = logging.getLogger(__name__)
 BATCH_MESSAGE = "favorites stream batch"
 
 MAX_TRANSACTION_ACTIONS = 100
-# Marker keys start with '#', which no restaurant id can (see chalicelib.ids).
-MARKER_PREFIX = "#EVENT#"
-MARKER_BUCKET = "MARKER"
 MAX_USER_ID_LENGTH = 256
-
-CountKey = tuple[str, str]  # (restaurant_id, bucket)
 
 
 @dataclass(frozen=True)
@@ -164,32 +158,6 @@ def sum_deltas(events: Iterable[FavoriteEvent]) -> dict[CountKey, int]:
         for key in event.count_keys():
             deltas[key] = deltas.get(key, 0) + event.delta
     return deltas
-
-
-def count_item_update(
-    restaurant_id: str,
-    bucket: str,
-    *,
-    now: float,
-    shards: int,
-    day_retention_days: int,
-) -> tuple[str, dict[str, Any]]:
-    """``UpdateExpression`` and values adding ``:delta`` to one count item.
-
-    The one definition of a count item's attributes: the stream writer and the
-    reconciler's repair both use it, so a repaired item ranks and expires
-    exactly like a streamed one. The caller supplies ``:delta``.
-    """
-    update = "ADD favorite_count :delta SET updated_at = :now, rank_partition = :partition"
-    values: dict[str, Any] = {
-        ":now": {"S": format_timestamp(datetime.fromtimestamp(now, UTC))},
-        ":partition": {"S": rank_partition(bucket, restaurant_id, shards)},
-    }
-    expiry = day_bucket_expiry(bucket, day_retention_days)
-    if expiry is not None:
-        update += ", expires_at = :expires"
-        values[":expires"] = {"N": str(expiry)}
-    return update, values
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aggregation import MARKER_PREFIX, CountKey, count_item_update
+from chalicelib.counts import MARKER_PREFIX, CountKey, count_item_update
 from chalicelib.ids import is_valid_id
 from chalicelib.metrics import RECONCILE_METRICS, MetricSpace, embed
 from chalicelib.sharding import PartitionMismatch, partition_mismatch

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib.aggregation import MARKER_PREFIX
+from chalicelib.counts import MARKER_PREFIX
 from tests.support import error_codes, graphql
 
 FAVORITE = """

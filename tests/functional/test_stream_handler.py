@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.aggregation import MARKER_PREFIX
+from chalicelib.counts import MARKER_PREFIX
 from tests.support import COUNTS_TABLE, graphql, stream_event, stream_record
 
 NOV = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

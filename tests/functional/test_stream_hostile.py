@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.aggregation import MARKER_PREFIX
+from chalicelib.counts import MARKER_PREFIX
 from tests.support import COUNTS_TABLE, recorded_spans, stream_event, stream_record
 
 NOV = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -21,7 +21,8 @@ from typing import Any, cast
 import pytest
 
 from chalicelib import aws
-from chalicelib.aggregation import MARKER_PREFIX, BatchReport, CountsWriter, process_batch
+from chalicelib.aggregation import BatchReport, CountsWriter, process_batch
+from chalicelib.counts import MARKER_PREFIX
 from chalicelib.favorites import FavoritesStore
 from chalicelib.reconcile import Reconciler
 from chalicelib.windows import buckets_for

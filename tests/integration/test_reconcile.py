@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.aggregation import MARKER_PREFIX
+from chalicelib.counts import MARKER_PREFIX
 from chalicelib.favorites import FavoritesStore
 from chalicelib.reconcile import Drift, Reconciler, ReconcileStore
 from tests.support import COUNTS_TABLE, FAVORITES_TABLE

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from chalicelib.aggregation import MARKER_PREFIX
+from chalicelib.counts import MARKER_PREFIX
 from chalicelib.reconcile import (
     CountsSnapshot,
     Drift,

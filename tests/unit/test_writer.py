@@ -13,7 +13,6 @@ import pytest
 
 from chalicelib import aggregation, tracing
 from chalicelib.aggregation import (
-    MARKER_PREFIX,
     MAX_WRITE_ATTEMPTS,
     CountsWriter,
     FavoriteEvent,
@@ -22,6 +21,7 @@ from chalicelib.aggregation import (
     plan_chunks,
     process_batch,
 )
+from chalicelib.counts import MARKER_PREFIX
 from chalicelib.logs import JsonFormatter
 from chalicelib.metrics import MetricSpace
 from chalicelib.windows import format_timestamp
