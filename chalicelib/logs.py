@@ -63,6 +63,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """For a person at a terminal (the local stack): the usual text line, then
+    the record's fields as compact JSON, without the metrics block."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = {key: value for key, value in fields_of(record).items() if key != "_aws"}
+        return f"{text} {json.dumps(fields, default=str)}" if fields else text
+
+
 def configure(stage: str, level: str, environ: dict[str, str] | None = None) -> None:
     logger = logging.getLogger("chalicelib")
     logger.setLevel(level)

@@ -179,3 +179,14 @@ def test_outside_lambda_records_go_to_the_root_logger_as_before() -> None:
     logs.configure("local", "INFO", {})
     assert logger.handlers == handlers
     assert logger.propagate == propagate
+
+
+def test_a_terminal_line_shows_the_fields_but_not_the_metrics_block() -> None:
+    fields = BatchReport(records=2, applied=2).log_fields(SPACE, timestamp=5.0)
+    record = logging.LogRecord("chalicelib.aggregation", logging.INFO, "", 0, "batch", (), None)
+    record.fields = fields
+    text = logs.TextFormatter("%(name)s %(message)s").format(record)
+    prefix, shown = text.split(" ", 2)[:2], json.loads(text.split(" ", 2)[2])
+    assert prefix == ["chalicelib.aggregation", "batch"]
+    assert (shown["records"], shown["applied"]) == (2, 2)
+    assert "_aws" not in shown
