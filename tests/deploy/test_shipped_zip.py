@@ -170,7 +170,8 @@ def _run_as_lambda(folder: Path, endpoint: str, restaurant: str) -> dict[str, An
         "graphql": _api_event(json.dumps({"query": TOP_QUERY})),
     }
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", CHILD],
+        # -B: root may write in a read-only folder; Lambda's /var/task takes no writes.
+        [sys.executable, "-I", "-S", "-B", "-c", CHILD],
         input=json.dumps(request),
         cwd=folder,
         env=env,
