@@ -208,11 +208,13 @@ class ShipReport:
 
 
 def runtime_of(template: dict[str, Any]) -> str:
-    """The one Python runtime of the template's functions, e.g. ``python3.11``."""
+    """The one Python runtime of the functions that run the zip, e.g. ``python3.11``."""
+    default = template.get("Globals", {}).get("Function", {}).get("Runtime")
     runtimes = {
-        resource["Properties"].get("Runtime")
+        resource["Properties"].get("Runtime", default)
         for resource in template["Resources"].values()
-        if resource["Type"] in ("AWS::Serverless::Function", "AWS::Lambda::Function")
+        if resource["Type"] == "AWS::Serverless::Function"
+        and resource["Properties"].get("CodeUri") == "./deployment.zip"
     }
     if len(runtimes) != 1 or not str(next(iter(runtimes))).startswith("python3."):
         raise PackageError(f"the functions must share one python3.x Runtime, found {runtimes}")
