@@ -1,8 +1,10 @@
 """``make bench``: run every measurement of issue #6 and write ``BENCHMARKS.md``.
 
-    python -m bench [--quick]
+    python -m bench [--quick] [--only SECTION ...] [--output FILE]
 
 ``--quick`` shrinks every size to check the suite end to end in a minute.
+``--only cold_start`` (repeatable) runs the named sections alone; the cost
+model needs every other section, so it runs only in a full bench.
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ from bench.sections import (
 )
 
 REPORT = ROOT / "BENCHMARKS.md"
+SECTIONS = (
+    "hot_bucket",
+    "cold_start",
+    "aggregation",
+    "ranking_reads",
+    "api_overhead",
+    "freshness",
+    "cost_model",
+)
 
 
 def machine() -> str:
@@ -67,8 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
     parser.add_argument("--output", type=Path, default=REPORT)
+    parser.add_argument(
+        "--only", action="append", choices=SECTIONS, help="run this section alone (repeatable)"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
+    only = set(args.only or SECTIONS)
     started = time.perf_counter()
     sections: list[Section] = []
     # Imported here: the bench environment must be set before settings are read.
@@ -82,19 +97,27 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(section)
         print(f"\n## {section.title}\n", *section.lines, sep="\n", flush=True)
 
-    done(_quick_hot() if quick else hot_bucket([1, 16]))
+    if "hot_bucket" in only:
+        done(_quick_hot() if quick else hot_bucket([1, 16]))
     with dynamodb_local() as server:
         use_environment(server.endpoint_url, shards)
         from chalicelib import aws  # noqa: PLC0415
 
         client = aws.dynamodb()
-        done(cold_start(client, server.endpoint_url, runs=2 if quick else 7))
-        done(aggregation(client, runs=2 if quick else 3, batches=2 if quick else 4))
-        done(ranking_reads(client, sizes, runs=5 if quick else 30, scan_runs=2 if quick else 3))
-        done(api_overhead(client, shards, requests=20 if quick else 150, rounds=2 if quick else 3))
-        done(freshness(client, mutations=20 if quick else 200))
-    numbers = {key: value for section in sections for key, value in section.numbers.items()}
-    done(cost_model(numbers, shards, sizes[-1]))
+        if "cold_start" in only:
+            done(cold_start(client, server.endpoint_url, runs=2 if quick else 7))
+        if "aggregation" in only:
+            done(aggregation(client, runs=2 if quick else 3, batches=2 if quick else 4))
+        if "ranking_reads" in only:
+            done(ranking_reads(client, sizes, runs=5 if quick else 30, scan_runs=2 if quick else 3))
+        if "api_overhead" in only:
+            rounds = 2 if quick else 3
+            done(api_overhead(client, shards, requests=20 if quick else 150, rounds=rounds))
+        if "freshness" in only:
+            done(freshness(client, mutations=20 if quick else 200))
+    if only == set(SECTIONS):
+        numbers = {key: value for section in sections for key, value in section.numbers.items()}
+        done(cost_model(numbers, shards, sizes[-1]))
     elapsed = time.perf_counter() - started
 
     header = [
@@ -108,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"- Commit: {commit()}",
         f"- RANKING_SHARDS default: {shards}",
-        f"- `make bench` took {elapsed:.0f} s" + (" (--quick: sizes shrunk)" if quick else ""),
+        f"- `make bench` took {elapsed:.0f} s"
+        + (" (--quick: sizes shrunk)" if quick else "")
+        + ("" if only == set(SECTIONS) else f" (--only {', '.join(sorted(only))})"),
         "",
     ]
     body = [line for s in sections for line in ("", f"## {s.title}", "", *s.lines)]

@@ -4,7 +4,10 @@
   ADD per window per record, no coalescing, no exactly-once markers.
 - ``scan_top``: top-k by scanning the counts table and sorting in Python.
 - ``bare_app``: a Chalice app whose routes make the same DynamoDB call as the
-  service, without GraphQL, for the API overhead and cold start baselines.
+  service, without GraphQL, for the API overhead baseline.
+- ``BARE_APP``: the cold start baseline, the ``app.py`` of a bare Chalice app
+  that imports boto3 and makes one call; bench/shipped.py packages it with
+  ``chalice package`` and the service's post-processing.
 """
 
 from __future__ import annotations
@@ -19,6 +22,20 @@ from chalicelib.aggregation import FavoriteEvent, parse_record
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+
+BARE_APP = """\
+import boto3
+from chalice import Chalice
+
+app = Chalice(app_name="bare")
+client = boto3.client("dynamodb")
+
+
+@app.route("/bare")
+def index():
+    return {"tables": client.list_tables()["TableNames"]}
+"""
 
 
 def naive_handle(

@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
 
+# The services whose SDK models the deployed functions load: `make package`
+# ships these only. xray: importing the X-Ray SDK (chalicelib/tracing.py) builds
+# a client for its sampling rules. DynamoDB Streams is read by the local stack
+# and the tests (dynamodb_streams below), never by a function.
+DEPLOYED_SERVICES = ("dynamodb", "xray")
+
 # Per-call limits; infra/template.py sizes the stream handler's timeout from them.
 CONNECT_TIMEOUT_SECONDS = 2
 READ_TIMEOUT_SECONDS = 5

@@ -1,0 +1,337 @@
+"""The deployment zip as Lambda runs it: read-only, its own bytecode used, nothing extra.
+
+Each stage's zip is unpacked into a read-only folder and imported by a fresh
+``python -I -S`` whose ``sys.path`` holds the standard library and that folder
+only, as Lambda's /var/task. The stream path and the GraphQL path run against
+moto's DynamoDB server; the child records every module compiled from source.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import marshal
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib.aws import DEPLOYED_SERVICES
+from infra.package import (
+    Package,
+    PackageError,
+    check_imports_kept,
+    check_interpreter,
+    runtime_of,
+    ship_zip,
+)
+from infra.tables import TableNames, ensure_tables
+from local.dynamodb_local import free_port
+from tests.support import stream_event, stream_record
+
+MAX_ZIP_BYTES = 6_000_000  # issue #10: at most 6 MB
+# PEP 552 flags: bit 0 hash-based, bit 1 check the source. 0b01: never look at the source.
+UNCHECKED_HASH = 0b01
+TABLES = TableNames("favorites-shipped", "favorite-counts-shipped")
+STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/favorites-shipped/stream/2026-11-01"
+TOP_QUERY = "{ topRestaurants(first: 3) { restaurantId favoriteCount } }"
+
+# Runs in `python -I -S`: the standard library only until the folder is added.
+CHILD = """
+import importlib.machinery, importlib.util, json, sys
+request = json.loads(sys.stdin.read())
+folder = request["folder"]
+compiled = []
+to_code = importlib.machinery.SourceFileLoader.source_to_code
+
+def source_to_code(self, data, path, *args, **kwargs):
+    # The loader compiles from source only when it has no usable .pyc.
+    compiled.append(path)
+    return to_code(self, data, path, *args, **kwargs)
+
+importlib.machinery.SourceFileLoader.source_to_code = source_to_code
+sys.path.insert(0, folder)  # Lambda puts /var/task first
+import app
+stream = app.aggregate_favorites(request["stream"], None)
+import chalicelib.api.view  # the GraphQL route imports it on first use
+graphql = app.app(request["graphql"], None)
+import boto3
+client = boto3.client(
+    "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+)
+client.get_paginator("query")
+client.get_waiter("table_exists")
+modules = {
+    name: {"file": module.__file__, "cached": getattr(module.__spec__, "cached", None)}
+    for name, module in list(sys.modules.items())
+    if getattr(module, "__file__", None)
+}
+print(json.dumps({
+    "stream": stream, "graphql": graphql, "modules": modules, "compiled": compiled,
+    "path": sys.path, "magic": importlib.util.MAGIC_NUMBER.hex(),
+    "version": list(sys.version_info[:2]),
+}))
+"""
+
+
+def _api_event(body: str) -> dict[str, Any]:
+    path = "/public/graphql"
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": "POST",
+        "headers": {"Content-Type": "application/json"},
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {"resourcePath": path, "httpMethod": "POST", "stage": "api"},
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.fixture(scope="module")
+def dynamodb_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    ensure_tables(client, TABLES)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def _unpack(zip_path: Path, folder: Path) -> Path:
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(folder)
+    # Lambda's /var/task is read-only: no import can write a .pyc there.
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    return folder
+
+
+def _make_writable(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+@pytest.fixture
+def unpacked(packaged: Package, tmp_path: Path) -> Iterator[Path]:
+    folder = _unpack(packaged.zip_path, tmp_path / "task")
+    try:
+        yield folder
+    finally:
+        _make_writable(folder)  # so pytest can clean it up
+
+
+def _run_as_lambda(folder: Path, endpoint: str, restaurant: str) -> dict[str, Any]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "STAGE": "shipped",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "FAVORITES_TABLE": TABLES.favorites,
+        "FAVORITE_COUNTS_TABLE": TABLES.counts,
+        "FAVORITES_STREAM_ARN": STREAM_ARN,
+        "DYNAMODB_ENDPOINT_URL": endpoint,
+        # As in Lambda, where active tracing loads the X-Ray SDK.
+        "TRACING_ENABLED": "true",
+    }
+    record = stream_record(
+        "INSERT", restaurant, "u1", "2026-11-23T10:00:00Z", stream_arn=STREAM_ARN
+    )
+    request = {
+        "folder": str(folder),
+        "stream": stream_event([record]),
+        "graphql": _api_event(json.dumps({"query": TOP_QUERY})),
+    }
+    result = subprocess.run(
+        # -B: root may write in a read-only folder; Lambda's /var/task takes no writes.
+        [sys.executable, "-I", "-S", "-B", "-c", CHILD],
+        input=json.dumps(request),
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout.splitlines()[-1]))
+
+
+def _pyc_header(data: bytes) -> tuple[bytes, int]:
+    return data[:4], int.from_bytes(data[4:8], "little")
+
+
+def test_both_paths_run_read_only_from_the_zip_on_its_own_bytecode(
+    packaged: Package, unpacked: Path, dynamodb_endpoint: str
+) -> None:
+    restaurant = f"r-{packaged.stage}"  # the stages share the tables
+    report = _run_as_lambda(unpacked, dynamodb_endpoint, restaurant)
+    assert report["stream"] == {"batchItemFailures": []}
+    body = json.loads(report["graphql"]["body"])
+    assert "errors" not in body, body
+    top = body["data"]["topRestaurants"]
+    assert {"restaurantId": restaurant, "favoriteCount": 1} in top  # the batch really ran
+
+    # Nothing but the standard library and the zip's folder on sys.path.
+    stdlib = [Path(sysconfig.get_path(key)) for key in ("stdlib", "platstdlib")]
+    stdlib_roots = {Path(sys.base_prefix), Path(sys.base_exec_prefix)}
+    for entry in report["path"]:
+        path = Path(entry)
+        assert path == unpacked or any(path.is_relative_to(root) for root in stdlib_roots), entry
+        assert "site-packages" not in path.parts, entry
+
+    from_zip = {}
+    for name, module in report["modules"].items():
+        path = Path(module["file"])
+        if path.is_relative_to(unpacked):
+            from_zip[name] = module
+        else:  # the standard library, never the project tree or a venv
+            assert any(path.is_relative_to(root) for root in stdlib), (name, path)
+    for expected in ("app", "chalicelib.aggregation", "chalicelib.api.view", "strawberry.chalice"):
+        assert expected in from_zip
+    for expected in ("botocore.client", "aws_xray_sdk.core", "graphql.execution"):
+        assert expected in from_zip
+
+    # No module of the zip was compiled from source: every one used its shipped .pyc.
+    assert [path for path in report["compiled"] if Path(path).is_relative_to(unpacked)] == []
+    with zipfile.ZipFile(packaged.zip_path) as archive:
+        names = set(archive.namelist())
+    magic = bytes.fromhex(report["magic"])
+    for name, module in from_zip.items():
+        if not module["file"].endswith(".py"):
+            assert module["file"].endswith(".so"), name  # an extension module has no bytecode
+            continue
+        cached = Path(module["cached"])
+        assert cached == Path(importlib.util.cache_from_source(module["file"]))
+        assert cached.relative_to(unpacked).as_posix() in names, name
+        assert _pyc_header(cached.read_bytes()) == (magic, UNCHECKED_HASH), name
+
+    # That bytecode is the template's runtime's: the child ran that Python version.
+    assert runtime_of(packaged.template()) == "python{}.{}".format(*report["version"])
+
+
+def test_every_module_ships_bytecode_for_the_templates_runtime(packaged: Package) -> None:
+    runtime = runtime_of(packaged.template())
+    tag = "cpython-" + runtime.removeprefix("python").replace(".", "")
+    assert runtime == f"python{sys.version_info.major}.{sys.version_info.minor}"
+    with zipfile.ZipFile(packaged.zip_path) as archive:
+        names = set(archive.namelist())
+        sources = sorted(name for name in names if name.endswith(".py"))
+        assert len(sources) > 300
+        for source in sources:
+            folder, _, module = source.rpartition("/")
+            cached = f"{folder}/__pycache__/{module[:-3]}.{tag}.pyc".lstrip("/")
+            assert cached in names, source
+            data = archive.read(cached)
+            assert _pyc_header(data) == (importlib.util.MAGIC_NUMBER, UNCHECKED_HASH), cached
+            # Tracebacks name the file where Lambda unpacks it.
+            assert marshal.loads(data[16:]).co_filename == f"/var/task/{source}"
+        # Bytecode for nothing else: no stale or foreign .pyc.
+        pycs = {name for name in names if name.endswith(".pyc")}
+        assert all(f".{tag}.pyc" in name and "/__pycache__/" in f"/{name}" for name in pycs)
+        assert len(pycs) == len(sources)
+
+
+def test_zip_leaves_out_what_no_function_loads(packaged: Package) -> None:
+    assert packaged.zip_path.stat().st_size <= MAX_ZIP_BYTES
+    with zipfile.ZipFile(packaged.zip_path) as archive:
+        names = archive.namelist()
+    tops = {name.split("/", 1)[0] for name in names}
+
+    def present(prefix: str) -> bool:
+        return any(name.startswith(prefix) for name in names)
+
+    services = {name.split("/")[2] for name in names if name.startswith("botocore/data/")}
+    services = {service for service in services if not service.endswith(".json")}
+    assert services == set(DEPLOYED_SERVICES) == {"dynamodb", "xray"}
+    assert not present("botocore/data/ec2/")
+    assert not present("botocore/data/dynamodbstreams/")  # only the local stack reads streams
+    for shared in ("endpoints.json", "partitions.json", "sdk-default-configuration.json"):
+        assert f"botocore/data/{shared}" in names
+    assert "botocore/data/_retry.json" in names
+    assert "botocore/data/dynamodb/2012-08-10/service-2.json.gz" in names
+    assert {name.split("/")[2] for name in names if name.startswith("boto3/data/")} == {"dynamodb"}
+    assert "botocore/cacert.pem" in names  # HTTPS to DynamoDB
+    for framework in ("django", "flask", "fastapi", "aiohttp", "asgi", "sanic", "litestar"):
+        assert not present(f"strawberry/{framework}/"), framework
+    assert not present("strawberry/cli/")
+    assert not present("strawberry/codegen/")
+    for used in ("strawberry/chalice/", "strawberry/federation/", "strawberry/static/"):
+        assert present(used), used
+    assert not present("aws_xray_sdk/ext/django/")
+    assert present("aws_xray_sdk/ext/botocore/")
+    assert "packaging" not in tops
+    assert not any(name.endswith(".pyi") or name.split("/")[0].endswith("-stubs") for name in names)
+
+
+def test_zip_keeps_the_sdk_versions_the_tests_ran_against(packaged: Package) -> None:
+    with zipfile.ZipFile(packaged.zip_path) as archive:
+        tops = {name.split("/", 1)[0] for name in archive.namelist()}
+    for distribution in ("boto3", "botocore", "strawberry_graphql", "aws_xray_sdk"):
+        version = importlib.metadata.version(distribution)
+        assert f"{distribution}-{version}.dist-info" in tops
+
+
+def test_shipping_is_deterministic(packaged: Package, tmp_path: Path) -> None:
+    # Shipping the shipped zip again recompiles every module: same bytes.
+    again = tmp_path / "deployment.zip"
+    shutil.copy(packaged.zip_path, again)
+    ship_zip(again, runtime_of(packaged.template()))
+    assert again.read_bytes() == packaged.zip_path.read_bytes()
+
+
+def test_packaging_refuses_another_python_than_the_runtime(
+    packaged: Package, tmp_path: Path
+) -> None:
+    other = f"python3.{sys.version_info.minor + 1}"
+    with pytest.raises(PackageError, match=f"Runtime is {other}"):
+        check_interpreter(other)
+    copy = tmp_path / "deployment.zip"
+    shutil.copy(packaged.zip_path, copy)
+    with pytest.raises(PackageError):
+        ship_zip(copy, other)
+    assert copy.read_bytes() == packaged.zip_path.read_bytes()  # left as it was
+    template = packaged.template()
+    function = next(
+        r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"
+    )
+    function["Properties"]["Runtime"] = other
+    with pytest.raises(PackageError, match=r"one python3\.x Runtime"):
+        runtime_of(template)
+
+
+def test_packaging_refuses_to_drop_a_module_the_app_imports(tmp_path: Path) -> None:
+    (tmp_path / "chalicelib").mkdir()
+    (tmp_path / "app.py").write_text("import strawberry.federation\n")
+    (tmp_path / "chalicelib" / "view.py").write_text("from strawberry.chalice.views import X\n")
+    check_imports_kept(tmp_path)  # both are shipped
+    (tmp_path / "chalicelib" / "django.py").write_text("from strawberry.django import views\n")
+    with pytest.raises(PackageError, match=r"strawberry\.django"):
+        check_imports_kept(tmp_path)
