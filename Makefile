@@ -63,8 +63,10 @@ lint: install
 bench: install
 	$(BIN)/python -m bench
 
+# schema.graphql is the clients' schema; schema.subgraph.graphql the same as a federation subgraph.
 schema: install
 	$(BIN)/python -c "from chalicelib.api.schema import sdl; print(sdl(), end='')" > schema.graphql
+	$(BIN)/python -c "from chalicelib.api.schema import subgraph_sdl; print(subgraph_sdl(), end='')" > schema.subgraph.graphql
 
 # dist/$(STAGE)/: sam.json + deployment.zip (+ the SAM-expanded transformed.json), validated.
 package: install
