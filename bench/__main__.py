@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench.dynamo import dynamodb_local, use_environment
 from bench.sections import (
+    PAGE_DEPTHS,
     ROOT,
     Section,
     aggregation,
@@ -24,6 +25,7 @@ from bench.sections import (
     cold_start,
     freshness,
     hot_bucket,
+    ranking_pages,
     ranking_reads,
 )
 
@@ -91,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         done(cold_start(client, server.endpoint_url, runs=2 if quick else 7))
         done(aggregation(client, runs=2 if quick else 3, batches=2 if quick else 4))
         done(ranking_reads(client, sizes, runs=5 if quick else 30, scan_runs=2 if quick else 3))
+        done(
+            ranking_pages(client, [0, 100, 500] if quick else PAGE_DEPTHS, runs=5 if quick else 30)
+        )
         done(api_overhead(client, shards, requests=20 if quick else 150, rounds=2 if quick else 3))
         done(freshness(client, mutations=20 if quick else 200))
     numbers = {key: value for section in sections for key, value in section.numbers.items()}
