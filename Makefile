@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM_STAMP := local/node_modules/.installed
+# Test-only npm packages: the federation gateway the supergraph test composes with.
+FEDERATION_STAMP := tests/federation/node_modules/.installed
 # The browser test drives Debian's chromium through its chromedriver; nothing else fetches a browser.
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -26,6 +28,10 @@ $(NPM_STAMP): local/package.json local/package-lock.json
 	cd local && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(FEDERATION_STAMP): tests/federation/package.json tests/federation/package-lock.json
+	cd tests/federation && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 install: $(STAMP) $(NPM_STAMP)
 	@command -v java >/dev/null || { \
 	  echo "Java is missing: DynamoDB Local needs it (apt-get install openjdk-17-jre-headless);"; \
@@ -42,7 +48,7 @@ $(BROWSER):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
 
-test: install $(BROWSER)
+test: install $(BROWSER) $(FEDERATION_STAMP)
 	$(BIN)/python -m pytest
 
 test-unit: install
@@ -63,8 +69,10 @@ lint: install
 bench: install
 	$(BIN)/python -m bench
 
+# schema.graphql is the clients' schema; schema.subgraph.graphql the same as a federation subgraph.
 schema: install
 	$(BIN)/python -c "from chalicelib.api.schema import sdl; print(sdl(), end='')" > schema.graphql
+	$(BIN)/python -c "from chalicelib.api.schema import subgraph_sdl; print(subgraph_sdl(), end='')" > schema.subgraph.graphql
 
 # dist/$(STAGE)/: sam.json + deployment.zip (+ the SAM-expanded transformed.json), validated.
 package: install
@@ -92,4 +100,4 @@ deploy:
 	  --query 'Stacks[0].Outputs' --output table
 
 clean:
-	rm -rf $(VENV) local/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) local/node_modules tests/federation/node_modules .pytest_cache .mypy_cache .ruff_cache

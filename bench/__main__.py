@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bench.dynamo import dynamodb_local, use_environment
 from bench.sections import (
+    PAGE_DEPTHS,
     ROOT,
     Section,
     aggregation,
@@ -26,6 +27,7 @@ from bench.sections import (
     cold_start,
     freshness,
     hot_bucket,
+    ranking_pages,
     ranking_reads,
 )
 
@@ -35,6 +37,7 @@ SECTIONS = (
     "cold_start",
     "aggregation",
     "ranking_reads",
+    "ranking_pages",
     "api_overhead",
     "freshness",
     "cost_model",
@@ -110,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
             done(aggregation(client, runs=2 if quick else 3, batches=2 if quick else 4))
         if "ranking_reads" in only:
             done(ranking_reads(client, sizes, runs=5 if quick else 30, scan_runs=2 if quick else 3))
+        if "ranking_pages" in only:
+            depths = [0, 100, 500] if quick else PAGE_DEPTHS
+            done(ranking_pages(client, depths, runs=5 if quick else 30))
         if "api_overhead" in only:
             rounds = 2 if quick else 3
             done(api_overhead(client, shards, requests=20 if quick else 150, rounds=rounds))

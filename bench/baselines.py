@@ -3,6 +3,8 @@
 - ``naive_handle``: the stream handler a user writes first: one transactional
   ADD per window per record, no coalescing, no exactly-once markers.
 - ``scan_top``: top-k by scanning the counts table and sorting in Python.
+- ``page_from_the_top``: a ranking page at some depth without a cursor: read the
+  index from the top down past the page, then slice.
 - ``bare_app``: a Chalice app whose routes make the same DynamoDB call as the
   service, without GraphQL, for the API overhead baseline.
 - ``BARE_APP``: the cold start baseline, the ``app.py`` of a bare Chalice app
@@ -79,6 +81,36 @@ def scan_top(
             break
         scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     return sorted(pairs, key=lambda pair: (-pair[1], pair[0]))[:first]
+
+
+def page_from_the_top(
+    client: DynamoDBClient, counts_table: str, partition: str, depth: int, first: int
+) -> list[tuple[str, int]]:
+    """Rows ``depth + 1 .. depth + first`` of one ranking partition, read from its top
+    (what paging by offset costs): every row above the page, the page, and the ties
+    at its end, so the order by id is exact."""
+    query: dict[str, Any] = {
+        "TableName": counts_table,
+        "IndexName": "by_count",
+        "KeyConditionExpression": "rank_partition = :partition AND favorite_count > :zero",
+        "ExpressionAttributeValues": {":partition": {"S": partition}, ":zero": {"N": "0"}},
+        "ScanIndexForward": False,
+    }
+    pairs: list[tuple[str, int]] = []
+    end = depth + first
+    while True:
+        # Down to one row past the page, then on in small steps through its ties.
+        query["Limit"] = max(end + 1 - len(pairs), 100)
+        response = client.query(**query)
+        pairs.extend(
+            (item["restaurant_id"]["S"], int(item["favorite_count"]["N"]))
+            for item in response.get("Items", [])
+        )
+        past_the_ties = len(pairs) > end and pairs[-1][1] < pairs[end - 1][1]
+        if "LastEvaluatedKey" not in response or past_the_ties:
+            break
+        query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return sorted(pairs, key=lambda pair: (-pair[1], pair[0]))[depth:end]
 
 
 def bare_app(

@@ -577,6 +577,134 @@ def _tie_heavy_point(client: DynamoDBClient, section: Section, runs: int) -> Non
         section.numbers[f"top_ties_items_{label.replace(' ', '_')}"] = counter.items_read / runs
 
 
+# 3b. Ranking pages past 100 -------------------------------------------------
+
+PAGE_DEPTHS = [0, 1_000, 10_000]
+
+
+def _page_counts(size: int) -> dict[str, int]:
+    # Zipf-like like section 3, scaled so that runs of ties stay short (tens of
+    # restaurants near depth 10,000), as in a busy month.
+    return {f"p{index:06d}": max(1, int(10_000_000 / (index + 1) ** 1.1)) for index in range(size)}
+
+
+def ranking_pages(client: DynamoDBClient, depths: list[int], runs: int) -> Section:
+    """A 100-row page of ``topRestaurants(after:)`` at several depths, against reading
+    the index from the top down to the page."""
+    from chalicelib.rankings import RankedRestaurant, RankingStore  # noqa: PLC0415
+    from chalicelib.sharding import rank_partition  # noqa: PLC0415
+
+    section = Section("3b. Ranking pages past 100")
+    first = 100
+    # Enough rows below the deepest page for every one of 16 shards to fill it.
+    counts = _page_counts(max(depths) + 20 * first)
+    order = sorted(counts, key=lambda r: (-counts[r], r))
+    series = {1: "MONTH#2026-10", 16: "MONTH#2026-09"}
+    for shards, bucket in series.items():
+        items = [
+            {
+                "restaurant_id": {"S": restaurant},
+                "bucket": {"S": bucket},
+                "favorite_count": {"N": str(count)},
+                "rank_partition": {"S": rank_partition(bucket, restaurant, shards)},
+            }
+            for restaurant, count in counts.items()
+        ]
+        batch_put(client, COUNTS_TABLE, items)
+    section.lines.append(
+        f"`topRestaurants(first: {first}, after: <cursor of row N>)` through "
+        f"`RankingStore.page` (the resolver's call), {runs} calls per point, on a month of "
+        f"{len(counts):,} ranked restaurants (Zipf-like counts, short runs of ties). "
+        '"From the top" is paging by offset: the index read from its top down past the '
+        "page (S=1). Items read are the index items DynamoDB evaluated (ScannedCount)."
+    )
+    section.lines.append("")
+    section.header(
+        "depth (rows above)",
+        "method",
+        "items read / page",
+        "RCU / page",
+        "round trips",
+        "latency",
+        "from the top / cursor",
+    )
+
+    def cursor_at(depth: int, shards: int) -> str | None:
+        if not depth:
+            return None
+        row = RankedRestaurant(depth, order[depth - 1], counts[order[depth - 1]])
+        return RankingStore(client, COUNTS_TABLE, shards).cursor(row, series[shards])
+
+    # Warm up every point first: right after the load DynamoDB Local is still busy,
+    # which would weigh on whichever point is measured first.
+    for _ in range(3):
+        for depth in depths:
+            for shards, bucket in series.items():
+                RankingStore(client, COUNTS_TABLE, shards).page(
+                    bucket, first, cursor_at(depth, shards)
+                )
+            baselines.page_from_the_top(client, COUNTS_TABLE, f"{series[1]}#0", depth, first)
+    for depth in depths:
+        expected = [(r, counts[r]) for r in order[depth : depth + first]]
+        cursor_latency: Figure | None = None
+        for shards, bucket in series.items():
+            store = RankingStore(client, COUNTS_TABLE, shards)
+            after = cursor_at(depth, shards)
+            page = store.page(bucket, first, after)
+            assert [(r.restaurant_id, r.favorite_count) for r in page] == expected, (depth, shards)
+            assert page[0].rank == depth + 1
+            with counting(client) as counter:
+                latencies = [
+                    timed(partial(store.page, bucket, first, after)) * 1000 for _ in range(runs)
+                ]
+            latency = figure(latencies, "ms")
+            if shards == 1:
+                cursor_latency = latency
+            section.row(
+                f"{depth:,}",
+                f"cursor, S={shards}",
+                f"{counter.items_read / runs:.0f}",
+                f"{counter.read_units / runs:.1f}",
+                f"{counter.round_trips / runs:.0f}",
+                latency.text(2),
+                "",
+            )
+            section.numbers[f"page_items_s{shards}_{depth}"] = counter.items_read / runs
+            section.numbers[f"page_ms_s{shards}_{depth}"] = latency.median
+        partition = f"{series[1]}#0"
+        answer = baselines.page_from_the_top(client, COUNTS_TABLE, partition, depth, first)
+        assert answer == expected, depth
+        with counting(client) as counter:
+            latencies = [
+                timed(
+                    partial(
+                        baselines.page_from_the_top, client, COUNTS_TABLE, partition, depth, first
+                    )
+                )
+                * 1000
+                for _ in range(runs)
+            ]
+        offset = figure(latencies, "ms")
+        assert cursor_latency is not None
+        section.row(
+            f"{depth:,}",
+            "from the top, S=1",
+            f"{counter.items_read / runs:.0f}",
+            f"{counter.read_units / runs:.1f}",
+            f"{counter.round_trips / runs:.0f}",
+            offset.text(2),
+            x(ratio(offset, cursor_latency)),
+        )
+        section.numbers[f"page_offset_items_{depth}"] = counter.items_read / runs
+    section.lines.append("")
+    section.lines.append(
+        "A page after a cursor reads the rest of the cursor's run of ties, then its own rows"
+        " and one more (per shard): the same at every depth. Read units are DynamoDB Local's"
+        " ConsumedCapacity (eventually consistent)."
+    )
+    return section
+
+
 # 4. API overhead -----------------------------------------------------------
 
 

@@ -6,6 +6,8 @@ import re
 
 from chalicelib.errors import InvalidInput
 
+# Most ids one request may look up at once (one BatchGetItem's worth).
+MAX_IDS = 100
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
@@ -20,3 +22,11 @@ def require_restaurant_id(value: str, argument: str = "restaurantId") -> str:
             " starting with a letter or digit"
         )
     return value
+
+
+def require_restaurant_ids(values: list[str], argument: str = "ids") -> list[str]:
+    if not 1 <= len(values) <= MAX_IDS:
+        raise InvalidInput(f"{argument} must hold 1 to {MAX_IDS} ids, got {len(values)}")
+    return [
+        require_restaurant_id(value, f"{argument}[{index}]") for index, value in enumerate(values)
+    ]

@@ -36,6 +36,7 @@ def rankings() -> RankingStore:
         settings.counts_table,
         settings.ranking_shards,
         tie_read_limit=settings.ranking_tie_read_limit,
+        cursor_key=settings.cursor_secret.encode(),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -129,3 +130,55 @@ def recorded_spans(monkeypatch: Any) -> Iterator[list[dict[str, Any]]]:
 
     monkeypatch.setattr(tracing, "subsegment", subsegment)
     yield spans
+
+
+@contextmanager
+def dynamodb_calls(client: Any) -> Iterator[Counter[str]]:
+    """Count the DynamoDB calls ``client`` sends, by operation (botocore's event hooks,
+    so the code under test runs unchanged; retries by botocore are not extra calls)."""
+    calls: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        calls[model.name] += 1
+
+    client.meta.events.register("before-call.dynamodb", count)
+    try:
+        yield calls
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", count)
+
+
+def put_counts(client: Any, bucket: str, counts: dict[str, int], shards: int = 1) -> None:
+    """Count items as the stream handler leaves them, ranking key included."""
+    from chalicelib.sharding import rank_partition
+
+    items = [
+        {
+            "restaurant_id": {"S": restaurant},
+            "bucket": {"S": bucket},
+            "favorite_count": {"N": str(count)},
+            "rank_partition": {"S": rank_partition(bucket, restaurant, shards)},
+        }
+        for restaurant, count in counts.items()
+    ]
+    for start in range(0, len(items), 25):
+        requests = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        client.batch_write_item(RequestItems={COUNTS_TABLE: requests})
+
+
+def put_favorites(client: Any, user: str, restaurants: list[str]) -> None:
+    """Favorites written straight to the table (no stream runs in these tiers)."""
+    for start in range(0, len(restaurants), 25):
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "restaurant_id": {"S": restaurant},
+                        "user_id": {"S": user},
+                        "created_at": {"S": "2026-11-23T08:00:00.000Z"},
+                    }
+                }
+            }
+            for restaurant in restaurants[start : start + 25]
+        ]
+        client.batch_write_item(RequestItems={FAVORITES_TABLE: requests})

@@ -6,7 +6,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
+from chalicelib.api.loaders import RestaurantBatch
 from chalicelib.errors import Unauthenticated
 from chalicelib.favorites import FavoritesStore
 from chalicelib.rankings import RankingStore
@@ -24,6 +26,11 @@ class RequestContext:
     clock: Callable[[], datetime] = utcnow
     # API Gateway's request id when there is one; it ties an error to its log line.
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @cached_property
+    def restaurants(self) -> RestaurantBatch:
+        """This request's batched restaurant reads (see RestaurantBatch)."""
+        return RestaurantBatch(self.favorites, self.rankings, self.user_id)
 
     def require_user(self) -> str:
         if self.user_id is None:

@@ -6,18 +6,30 @@ import logging
 from collections.abc import Iterator
 from datetime import datetime
 from functools import cache, partial
-from typing import Any
+from typing import Any, Final
 
 import strawberry
-from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
+from graphql import (
+    FieldNode,
+    GraphQLError,
+    GraphQLObjectType,
+    NoSchemaIntrospectionCustomRule,
+    ValidationRule,
+    is_introspection_type,
+    is_specified_scalar_type,
+    print_type,
+)
 from strawberry.extensions import AddValidationRules, MaskErrors, SchemaExtension
+from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
+from strawberry.types.info import Info
 
 from chalicelib import tracing
 from chalicelib.api.limits import RequestErrors, batching, limit_extensions
-from chalicelib.api.types import Mutation, Query
-from chalicelib.errors import ServiceError
+from chalicelib.api.types import Mutation, Query, Restaurant
+from chalicelib.errors import InvalidInput, ServiceError
+from chalicelib.ids import MAX_IDS, is_valid_id
 from chalicelib.settings import Settings, get_settings
 from chalicelib.windows import format_timestamp, parse_timestamp
 
@@ -73,7 +85,53 @@ class OperationTracing(SchemaExtension):
             span.annotate("errors", len(errors))
 
 
-class FavoritesSchema(strawberry.Schema):
+# The Apollo Federation version the subgraph declares (its @link); the gateway in
+# tests/federation composes it.
+FEDERATION_VERSION: Final = "2.11"
+# Names only a federation gateway uses; the clients' schema.graphql leaves them out.
+FEDERATION_FIELDS = ("_service", "_entities")
+
+
+def restaurant_id_of(representation: object, index: int) -> str:
+    """The id of one ``_entities`` representation, which must be a Restaurant's key."""
+    where = f"representations[{index}]"
+    if not isinstance(representation, dict) or representation.get("__typename") != "Restaurant":
+        raise InvalidInput(
+            f'{where} is not a Restaurant: send {{"__typename": "Restaurant", "id": ...}}'
+        )
+    restaurant_id = representation.get("id")
+    if not is_valid_id(restaurant_id):
+        raise InvalidInput(
+            f"{where}.id must be 1 to 128 characters of letters, digits, '.', '_', ':' or '-',"
+            " starting with a letter or digit"
+        )
+    return str(restaurant_id)
+
+
+class FavoritesSchema(strawberry.federation.Schema):
+    def entities_resolver(
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        """Federation's ``_entities``: Restaurants by key, fields read in one batch as for a
+        ranking (strawberry's own resolver resolves one by one and answers a
+        representation it cannot use with an error that reads as a fault of ours).
+
+        A representation that is not a Restaurant key is a BAD_USER_INPUT error at its
+        own index; the others still resolve.
+        """
+        if len(representations) > MAX_IDS:
+            raise InvalidInput(
+                f"representations must hold at most {MAX_IDS} entities, got {len(representations)}"
+            )
+        ids: list[str | InvalidInput] = []
+        for index, representation in enumerate(representations):
+            try:
+                ids.append(restaurant_id_of(representation, index))
+            except InvalidInput as error:
+                ids.append(error)
+        restaurants = iter(Restaurant.listed(info, [i for i in ids if isinstance(i, str)]))
+        return [FederationAny(next(restaurants) if isinstance(i, str) else i) for i in ids]
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -90,6 +148,19 @@ class FavoritesSchema(strawberry.Schema):
                 logger.info("request error, request %s: %s", request_id, error.message)
 
 
+class NoServiceSdlRule(ValidationRule):
+    """Where introspection is off, federation's ``_service { sdl }`` is too: it would
+    hand out the schema that hiding introspection keeps to itself. Gateways in such
+    stages compose from the exported ``schema.subgraph.graphql`` instead."""
+
+    def enter_field(self, node: FieldNode, *_args: Any) -> None:
+        parent = self.context.get_parent_type()
+        if node.name.value == "_service" and parent is self.context.schema.query_type:
+            self.report_error(
+                GraphQLError("_service is not allowed: introspection is off in this stage", node)
+            )
+
+
 def build_schema(
     *, introspection: bool = True, settings: Settings | None = None
 ) -> strawberry.Schema:
@@ -102,10 +173,13 @@ def build_schema(
     ]
     if not introspection:
         # A factory, not an instance: strawberry makes extensions per request.
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        extensions.append(
+            lambda: AddValidationRules([NoSchemaIntrospectionCustomRule, NoServiceSdlRule])
+        )
     return FavoritesSchema(
         query=Query,
         mutation=Mutation,
+        federation_version=FEDERATION_VERSION,
         extensions=extensions,
         config=StrawberryConfig(
             scalar_map={datetime: DateTime},
@@ -122,5 +196,30 @@ def schema(introspection: bool = True) -> strawberry.Schema:
 
 
 def sdl() -> str:
-    """The schema as SDL, exactly as ``schema.graphql`` holds it."""
+    """The clients' schema as SDL, exactly as ``schema.graphql`` holds it: the served
+    schema without what only a federation gateway uses (``_service``, ``_entities``,
+    their types, the ``@link``/``@key`` directives)."""
+    served = build_schema()._schema
+    parts = []
+    for name in sorted(served.type_map):
+        type_ = served.type_map[name]
+        if (
+            is_introspection_type(type_)
+            or is_specified_scalar_type(type_)
+            or name.startswith(("_", "link__"))
+        ):
+            continue
+        if type_ is served.query_type:
+            type_ = GraphQLObjectType(
+                type_.name,
+                {k: v for k, v in type_.fields.items() if k not in FEDERATION_FIELDS},
+                description=type_.description,
+            )
+        parts.append(print_type(type_))
+    return "\n\n".join(parts) + "\n"
+
+
+def subgraph_sdl() -> str:
+    """The schema as a federation subgraph (what ``_service { sdl }`` answers), exactly
+    as ``schema.subgraph.graphql`` holds it."""
     return build_schema().as_str() + "\n"

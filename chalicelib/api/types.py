@@ -11,7 +11,7 @@ from strawberry.types import Info
 from chalicelib import windows
 from chalicelib.api.context import RequestContext
 from chalicelib.favorites import FavoriteChange
-from chalicelib.ids import require_restaurant_id
+from chalicelib.ids import MAX_IDS, require_restaurant_id, require_restaurant_ids
 from chalicelib.rankings import RankedRestaurant as RankedRestaurantRecord
 from chalicelib.windows import bucket_for
 
@@ -33,26 +33,18 @@ PeriodArgument = Annotated[
 Context = Info[RequestContext, None]
 
 
-@strawberry.type(description="A restaurant's place in a ranking.")
-class RankedRestaurant:
-    rank: int = strawberry.field(description="1 for the most favorited.")
-    restaurant_id: strawberry.ID
-    favorite_count: int
-
-    @classmethod
-    def of(cls, record: RankedRestaurantRecord) -> RankedRestaurant:
-        return cls(
-            rank=record.rank,
-            restaurant_id=strawberry.ID(record.restaurant_id),
-            favorite_count=record.favorite_count,
-        )
-
-
-@strawberry.type
+@strawberry.federation.type(
+    keys=["id"],
+    description="A restaurant, known here by its id. A federation entity: other services"
+    " add its name, photos and the rest.",
+)
 class Restaurant:
     id: strawberry.ID
 
-    @strawberry.field(description="How many users favorited it in the window.")
+    @strawberry.field(
+        description="How many users favorited it in the window. Read for every restaurant"
+        " of the response at once."
+    )
     def favorite_count(
         self,
         info: Context,
@@ -60,12 +52,41 @@ class Restaurant:
         period: PeriodArgument = None,
     ) -> int:
         bucket = bucket_for(window, period, info.context.clock())
-        return info.context.rankings.count(str(self.id), bucket)
+        return info.context.restaurants.count(str(self.id), bucket)
 
-    @strawberry.field(description="False when the request has no identity.")
+    @strawberry.field(
+        description="False when the request has no identity. Read for every restaurant of"
+        " the response at once."
+    )
     def viewer_has_favorited(self, info: Context) -> bool:
-        user_id = info.context.user_id
-        return user_id is not None and info.context.favorites.contains(user_id, str(self.id))
+        return info.context.restaurants.viewer_has_favorited(str(self.id))
+
+    @classmethod
+    def listed(cls, info: Context, restaurant_ids: list[str]) -> list[Restaurant]:
+        """Restaurants a resolver returns, announced first so their fields are read together."""
+        info.context.restaurants.announce(restaurant_ids)
+        return [cls(id=strawberry.ID(restaurant_id)) for restaurant_id in restaurant_ids]
+
+
+@strawberry.type(description="A restaurant's place in a ranking.")
+class RankedRestaurant:
+    rank: int = strawberry.field(description="1 for the most favorited; continues across pages.")
+    restaurant_id: strawberry.ID
+    favorite_count: int
+    restaurant: Restaurant = strawberry.field(
+        description="The restaurant of the row. Its favoriteCount in the ranking's window and"
+        " period is this row's count (no read); other fields are read for all rows at once."
+    )
+    # The ranking this row belongs to: its cursor is bound to it.
+    bucket: strawberry.Private[str]
+
+    @strawberry.field(
+        description="Pass as `after` to continue the ranking after this row. Valid for the"
+        " same window and period only."
+    )
+    def cursor(self, info: Context) -> str:
+        record = RankedRestaurantRecord(self.rank, str(self.restaurant_id), self.favorite_count)
+        return info.context.rankings.cursor(record, self.bucket)
 
 
 @strawberry.type
@@ -129,13 +150,43 @@ class Query:
         window: windows.TimeWindow = windows.TimeWindow.ALL_TIME,
         period: PeriodArgument = None,
         first: int = 10,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="A row's `cursor`: the ranking continues after that row."
+                " It must come from the same window and period."
+            ),
+        ] = None,
     ) -> list[RankedRestaurant]:
         bucket = bucket_for(window, period, info.context.clock())
-        return [RankedRestaurant.of(record) for record in info.context.rankings.top(bucket, first)]
+        records = info.context.rankings.page(bucket, first, after)
+        ids = [record.restaurant_id for record in records]
+        restaurants = Restaurant.listed(info, ids)
+        info.context.restaurants.prime_counts(
+            bucket, ((record.restaurant_id, record.favorite_count) for record in records)
+        )
+        return [
+            RankedRestaurant(
+                rank=record.rank,
+                restaurant_id=strawberry.ID(record.restaurant_id),
+                favorite_count=record.favorite_count,
+                restaurant=restaurant,
+                bucket=bucket,
+            )
+            for record, restaurant in zip(records, restaurants, strict=True)
+        ]
 
     @strawberry.field
-    def restaurant(self, id: strawberry.ID) -> Restaurant:
-        return Restaurant(id=strawberry.ID(require_restaurant_id(str(id), "id")))
+    def restaurant(self, info: Context, id: strawberry.ID) -> Restaurant:
+        [restaurant] = Restaurant.listed(info, [require_restaurant_id(str(id), "id")])
+        return restaurant
+
+    @strawberry.field(
+        description=f"Restaurants by id, 1 to {MAX_IDS}, in the order asked (repeats"
+        " included). An id nobody favorited is a restaurant with count 0."
+    )
+    def restaurants(self, info: Context, ids: list[strawberry.ID]) -> list[Restaurant]:
+        return Restaurant.listed(info, require_restaurant_ids([str(id) for id in ids]))
 
     @strawberry.field(description="Null when the request has no identity.")
     def viewer(self, info: Context) -> Viewer | None:

@@ -31,10 +31,13 @@ ADAPTERS: dict[str, dict[str, set[Target]]] = {
     "FavoritesStore": {
         "put_item": {("favorites", None)},
         "delete_item": {("favorites", None)},
-        "get_item": {("favorites", None)},
+        "batch_get_item": {("favorites", None)},
         "query": {("favorites", BY_USER_INDEX)},
     },
-    "RankingStore": {"get_item": {("counts", None)}, "query": {("counts", BY_COUNT_INDEX)}},
+    "RankingStore": {
+        "batch_get_item": {("counts", None)},
+        "query": {("counts", BY_COUNT_INDEX)},
+    },
     "CountsWriter": {"transact_write_items": {("counts", None)}},
     "ReconcileStore": {
         "scan": {("favorites", None), ("counts", None)},

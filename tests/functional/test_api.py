@@ -252,3 +252,12 @@ def test_schema_file_is_the_exported_schema():
 
     exported = (Path(__file__).resolve().parents[2] / "schema.graphql").read_text()
     assert exported == sdl(), "schema.graphql is stale: run 'make schema'"
+
+
+def test_subgraph_schema_file_is_the_exported_subgraph_schema():
+    from pathlib import Path
+
+    from chalicelib.api.schema import subgraph_sdl
+
+    exported = (Path(__file__).resolve().parents[2] / "schema.subgraph.graphql").read_text()
+    assert exported == subgraph_sdl(), "schema.subgraph.graphql is stale: run 'make schema'"

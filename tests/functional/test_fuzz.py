@@ -174,13 +174,41 @@ VARIABLE_VALUES: dict[str, st.SearchStrategy[Any]] = {
     ),
     "id": st.one_of(st.sampled_from(["r1", "victims-pick"]), ID_LIKE, ANYTHING),
     "restaurantId": st.one_of(st.sampled_from(["r1", "r2", "victims-pick"]), ID_LIKE, ANYTHING),
+    "ids": st.one_of(
+        st.lists(st.one_of(st.sampled_from(["r1", "victims-pick"]), ID_LIKE), max_size=120),
+        st.lists(ANYTHING, max_size=5),
+        ANYTHING,
+    ),
+    # Federation's _Any takes any JSON: well-formed keys, other types, other shapes.
+    "representations": st.one_of(
+        st.lists(
+            st.one_of(
+                st.fixed_dictionaries(
+                    {
+                        "__typename": st.sampled_from(["Restaurant", "Viewer", "Query", ""]),
+                        "id": st.one_of(ID_LIKE, ANYTHING),
+                    }
+                ),
+                st.dictionaries(STRINGS, ANYTHING, max_size=3),
+                ANYTHING,
+            ),
+            max_size=110,
+        ),
+        ANYTHING,
+    ),
 }
 
 # How to reach each field that takes arguments; the test below checks this
 # covers every argument in the schema, so a new one cannot go unfuzzed.
 OPERATIONS: dict[tuple[str, str], str] = {
-    ("Query", "topRestaurants"): "query Q($window: TimeWindow!, $period: String, $first: Int!)"
-    " { topRestaurants(window: $window, period: $period, first: $first) { rank restaurantId } }",
+    ("Query", "topRestaurants"): "query Q($window: TimeWindow!, $period: String, $first: Int!,"
+    " $after: String) { topRestaurants(window: $window, period: $period, first: $first,"
+    " after: $after) { rank restaurantId cursor restaurant { viewerHasFavorited } } }",
+    ("Query", "restaurants"): "query Q($ids: [ID!]!)"
+    " { restaurants(ids: $ids) { id favoriteCount viewerHasFavorited } }",
+    ("Query", "_entities"): "query Q($representations: [_Any!]!)"
+    " { _entities(representations: $representations)"
+    " { ... on Restaurant { id favoriteCount viewerHasFavorited } } }",
     ("Query", "restaurant"): "query Q($id: ID!) { restaurant(id: $id) { id viewerHasFavorited } }",
     ("Restaurant", "favoriteCount"): "query Q($window: TimeWindow!, $period: String)"
     ' { restaurant(id: "r1") { favoriteCount(window: $window, period: $period) } }',

@@ -37,9 +37,11 @@ class CountingClient:
         return response
 
 
-def store(client: Any, shards: int, **limit: int) -> RankingStore:
+def store(
+    client: Any, shards: int, tie_read_limit: int = DEFAULT_RANKING_TIE_READ_LIMIT
+) -> RankingStore:
     """A store over the real client or a CountingClient around it."""
-    return RankingStore(client, COUNTS_TABLE, shards, **limit)
+    return RankingStore(client, COUNTS_TABLE, shards, tie_read_limit=tie_read_limit)
 
 
 def load(client: Any, shards: int) -> list[str]:

@@ -93,3 +93,80 @@ def test_favorite_in_the_browser_raises_the_count(stack: Stack, browser: Any):
     # have been redrawn since).
     wait.until(lambda d: d.find_element(By.ID, f"toggle-{restaurant}")).click()
     wait.until(lambda d: count("ALL_TIME") == before)
+
+
+def test_the_ranking_has_hearts_from_one_request_and_favorites_from_its_rows(
+    stack: Stack, browser: Any
+):
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.stack.conftest import post, wait_for
+
+    restaurant = "pho-house"
+    # Enough fans to be in every window's top 10, whatever else the session ranked.
+    for fan in range(30):
+        post(
+            f"{stack.api}/graphql",
+            f'mutation {{ favorite(restaurantId: "{restaurant}") {{ changed }} }}',
+            user=f"pho-fan-{fan}",
+        )
+    counted = f'{{ restaurants(ids: ["{restaurant}"]) {{ favoriteCount }} }}'
+    wait_for(
+        lambda: (
+            post(f"{stack.api}/public/graphql", counted)["data"]["restaurants"][0]["favoriteCount"]
+            >= 30
+        ),
+        what="the fans' favorites to be counted",
+    )
+    browser.get(f"{stack.web}/")
+    wait = WebDriverWait(
+        browser, 30, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException]
+    )
+
+    def ranked(window: str) -> tuple[int, str]:
+        """The row's count and heart button text; (0, "") while it is not listed."""
+        rows = browser.find_elements(By.ID, f"{window}-{restaurant}")
+        if not rows:
+            return 0, ""
+        cells = rows[0].find_elements(By.TAG_NAME, "td")
+        return int(cells[2].text), cells[3].text
+
+    wait.until(lambda d: ranked("ALL_TIME")[1])
+    before, heart = ranked("ALL_TIME")
+    assert before >= 30
+    assert "☆ Favorite" in heart
+    # Favorite from the ranked row itself.
+    browser.find_element(By.ID, f"heart-ALL_TIME-{restaurant}").click()
+    # The heart is on at once (a consistent read); the count follows the stream.
+    wait.until(lambda d: "Unfavorite" in ranked("ALL_TIME")[1])
+    wait.until(lambda d: ranked("ALL_TIME")[0] == before + 1)
+    for window in ("MONTH", "DAY"):
+
+        def hearted(_: Any, window: str = window) -> bool:
+            return "Unfavorite" in ranked(window)[1]
+
+        wait.until(hearted)
+    toggle = browser.find_element(By.ID, f"toggle-{restaurant}")
+    assert "Unfavorite" in toggle.text
+    assert browser.find_element(By.ID, "error").text == ""
+
+    # The whole screen is one request per refresh, to the signed-in route only.
+    script = """
+      const calls = performance.getEntriesByType("resource")
+        .filter(e => e.name.includes("/graphql"));
+      return [Number(document.getElementById("updated").dataset.refreshes),
+              calls.length, calls.filter(e => e.name.includes("/public/")).length];
+    """
+    start, requests_before, _ = browser.execute_script(script)
+    wait_for(lambda: browser.execute_script(script)[0] >= start + 3, timeout=30, what="refreshes")
+    end, requests_after, public = browser.execute_script(script)
+    # A refresh whose response has arrived but is not drawn yet may add one.
+    assert end - start <= requests_after - requests_before <= end - start + 1
+    assert public == 0
+
+    # And back, from the ranked row of another window.
+    browser.find_element(By.ID, f"heart-DAY-{restaurant}").click()
+    wait.until(lambda d: "☆ Favorite" in ranked("ALL_TIME")[1])
+    wait.until(lambda d: ranked("ALL_TIME")[0] == before)

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 import requests
-from gql import Client, gql
+from gql import Client, GraphQLRequest, gql
 from gql.transport.requests import RequestsHTTPTransport
 from graphql import OperationDefinitionNode, parse, print_ast
 
 from local.tokens import token
-from tests.stack.conftest import ROOT, Stack
+from tests.stack.conftest import ROOT, Stack, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -77,6 +77,55 @@ def test_every_graphql_example_runs_as_documented(stack: Stack):
     query = next(r for r in results if "viewer" in r)
     assert query["viewer"]["id"] == user
     assert query["restaurant"]["viewerHasFavorited"] is False
+
+    # The home screen: each ranked row knows its restaurant; the list comes in the order asked.
+    home = next(r for r in results if "restaurants" in r)
+    for row in home["topRestaurants"]:
+        assert row["cursor"]
+        assert isinstance(row["restaurant"]["viewerHasFavorited"], bool)
+    listed = home["restaurants"]
+    assert [r["id"] for r in listed] == ["pizza-palace", "sushi-corner", "not-yet-favorited"]
+    assert listed[2] == {"id": "not-yet-favorited", "favoriteCount": 0, "viewerHasFavorited": False}
+    # A federation gateway's two fields.
+    entities = next(r for r in results if "_entities" in r)
+    assert 'type Restaurant @key(fields: "id")' in entities["_service"]["sdl"]
+    assert entities["_entities"][0]["id"] == "pizza-palace"
+
+
+def test_the_next_page_example_continues_the_ranking_after_a_cursor(stack: Stack):
+    [next_page] = [
+        text for block in blocks("graphql") for _, text in operations(block) if "$after" in text
+    ]
+    for fan in range(3):
+        for restaurant in ("docs-page-a", "docs-page-b"):
+            requests.post(
+                f"{stack.api}/graphql",
+                json={
+                    "query": f'mutation {{ favorite(restaurantId: "{restaurant}") {{ changed }} }}'
+                },
+                headers={"Authorization": token(f"docs-fan-{fan}")},
+                timeout=10,
+            )
+    with client(f"{stack.api}/public/graphql") as session:
+        document = gql(next_page)
+
+        # Counted by the stream worker within a second or so; then the ranking holds still.
+        def counted() -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = session.execute(document)["topRestaurants"]
+            counts = {r["restaurantId"]: r["favoriteCount"] for r in rows}
+            done = counts.get("docs-page-a") == counts.get("docs-page-b") == 3
+            return rows if done else []
+
+        first = wait_for(counted, what="the favorites to be ranked")
+        after = session.execute(
+            GraphQLRequest(next_page, variable_values={"after": first[0]["cursor"]})
+        )
+    rest = after["topRestaurants"]
+    # The same ranking, one row on: ranks continue and nothing is repeated or skipped.
+    assert [r["rank"] for r in rest][: len(first) - 1] == [r["rank"] for r in first[1:]]
+    assert [r["restaurantId"] for r in rest][: len(first) - 1] == [
+        r["restaurantId"] for r in first[1:]
+    ]
 
 
 def test_the_curl_example_runs_and_its_token_works_in_a_graphql_client(stack: Stack):

@@ -1,0 +1,145 @@
+"""A screen in one request: ranked rows that know the viewer, lookups by ids, on moto.
+
+The DynamoDB calls each request makes are counted with botocore's event hooks
+on the real client, so "batched" is a number, not a claim.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.support import dynamodb_calls, error_codes, graphql, put_counts, put_favorites
+
+RANKED = [f"r{index:03d}" for index in range(120)]
+# Counts 1..6 with ties everywhere, so the order by id inside a count matters.
+COUNTS = {restaurant: 1 + index % 6 for index, restaurant in enumerate(RANKED)}
+ORDER = sorted(COUNTS, key=lambda r: (-COUNTS[r], r))
+HEARTS = RANKED[::7]
+
+TOP_PLAIN = "query T($n: Int!) { topRestaurants(first: $n) { rank restaurantId favoriteCount } }"
+TOP_WITH_HEARTS = """
+query T($n: Int!) {
+  topRestaurants(first: $n) {
+    rank restaurantId favoriteCount
+    restaurant { id viewerHasFavorited favoriteCount }
+  }
+}
+"""
+BY_IDS = """
+query R($ids: [ID!]!) {
+  restaurants(ids: $ids) { id favoriteCount viewerHasFavorited month: favoriteCount(window: MONTH) }
+}
+"""
+
+
+@pytest.fixture
+def ranked(dynamodb):
+    put_counts(dynamodb, "ALL", COUNTS)
+    put_favorites(dynamodb, "alice", HEARTS)
+    return dynamodb
+
+
+def test_ranked_rows_carry_their_restaurant_with_its_count_and_the_viewers_heart(client, ranked):
+    rows = graphql(client, TOP_WITH_HEARTS, {"n": 100}, user="alice")["data"]["topRestaurants"]
+    assert [row["restaurantId"] for row in rows] == ORDER[:100]
+    for row in rows:
+        assert row["restaurant"] == {
+            "id": row["restaurantId"],
+            "viewerHasFavorited": row["restaurantId"] in HEARTS,
+            "favoriteCount": COUNTS[row["restaurantId"]],
+        }
+    assert sum(row["restaurant"]["viewerHasFavorited"] for row in rows) == len(
+        set(HEARTS) & set(ORDER[:100])
+    )
+    # Nobody else's hearts, and none without an identity.
+    for other in (
+        graphql(client, TOP_WITH_HEARTS, {"n": 100}, user="bob"),
+        graphql(client, TOP_WITH_HEARTS, {"n": 100}, public=True),
+    ):
+        assert not any(
+            r["restaurant"]["viewerHasFavorited"] for r in other["data"]["topRestaurants"]
+        )
+
+
+def test_a_ranked_list_of_100_with_hearts_and_counts_costs_at_most_two_calls_more(client, ranked):
+    with dynamodb_calls(ranked) as plain:
+        graphql(client, TOP_PLAIN, {"n": 100}, user="alice")
+    with dynamodb_calls(ranked) as hearts:
+        graphql(client, TOP_WITH_HEARTS, {"n": 100}, user="alice")
+    assert sum(hearts.values()) - sum(plain.values()) <= 2
+    # The count in the ranking's own window is the ranked one: only the hearts are read,
+    # 100 keys in one BatchGetItem.
+    assert hearts - plain == {"BatchGetItem": 1}
+
+    # Another window's count for every row: one more batch, still not one read per row.
+    month = TOP_WITH_HEARTS.replace("favoriteCount }", "favoriteCount(window: MONTH) }")
+    with dynamodb_calls(ranked) as other_window:
+        rows = graphql(client, month, {"n": 100}, user="alice")["data"]["topRestaurants"]
+    assert other_window - plain == {"BatchGetItem": 2}
+    assert {row["restaurant"]["favoriteCount"] for row in rows} == {0}
+
+
+def test_without_an_identity_the_hearts_cost_no_read(client, ranked):
+    with dynamodb_calls(ranked) as plain:
+        graphql(client, TOP_PLAIN, {"n": 100}, public=True)
+    with dynamodb_calls(ranked) as hearts:
+        graphql(client, TOP_WITH_HEARTS, {"n": 100}, public=True)
+    assert hearts == plain
+
+
+def test_restaurants_by_ids_answer_in_the_order_asked_with_zero_for_unknown_ids(client, ranked):
+    month = f"MONTH#{datetime.now(UTC):%Y-%m}"
+    put_counts(ranked, month, {"r007": 4})
+    ids = ["r007", "nobody-favorited-this", "r001", "r007", "r014"]
+    result = graphql(client, BY_IDS, {"ids": ids}, user="alice")
+    assert result["data"]["restaurants"] == [
+        {"id": "r007", "favoriteCount": COUNTS["r007"], "viewerHasFavorited": True, "month": 4},
+        {
+            "id": "nobody-favorited-this",
+            "favoriteCount": 0,
+            "viewerHasFavorited": False,
+            "month": 0,
+        },
+        {"id": "r001", "favoriteCount": COUNTS["r001"], "viewerHasFavorited": False, "month": 0},
+        {"id": "r007", "favoriteCount": COUNTS["r007"], "viewerHasFavorited": True, "month": 4},
+        {"id": "r014", "favoriteCount": COUNTS["r014"], "viewerHasFavorited": True, "month": 0},
+    ]
+
+
+def test_restaurants_by_ids_read_each_kind_once_for_100_ids(client, ranked):
+    ids = RANKED[:100]
+    with dynamodb_calls(ranked) as bare:
+        graphql(client, "query R($ids: [ID!]!) { restaurants(ids: $ids) { id } }", {"ids": ids})
+    assert sum(bare.values()) == 0
+    with dynamodb_calls(ranked) as full:
+        result = graphql(client, BY_IDS, {"ids": ids}, user="alice")
+    # Hearts, all-time counts, month counts: one BatchGetItem of 100 keys each.
+    assert full == {"BatchGetItem": 3}
+    rows = result["data"]["restaurants"]
+    assert [row["favoriteCount"] for row in rows] == [COUNTS[r] for r in ids]
+    assert [row["viewerHasFavorited"] for row in rows] == [r in HEARTS for r in ids]
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [
+        ([], "ids must hold 1 to 100 ids, got 0"),
+        ([f"r{index}" for index in range(101)], "ids must hold 1 to 100 ids, got 101"),
+        (["r1", "no spaces"], "ids[1] must be 1 to 128 characters"),
+        (["r1", "x" * 129], "ids[1] must be 1 to 128 characters"),
+        (["#EVENT#1"], "ids[0] must be"),
+    ],
+)
+def test_an_ids_list_out_of_bounds_or_with_a_bad_id_is_bad_user_input(
+    client, dynamodb, ids, message
+):
+    with dynamodb_calls(dynamodb) as calls:
+        result = graphql(client, BY_IDS, {"ids": ids}, user="alice")
+    assert error_codes(result) == ["BAD_USER_INPUT"]
+    assert result["errors"][0]["message"].startswith(message)
+    assert result["data"] is None
+    assert sum(calls.values()) == 0
+    assert "Traceback" not in json.dumps(result)
