@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM_STAMP := local/node_modules/.installed
+# graphql-http's GraphQL-over-HTTP audits, run against the local stack by tests/stack.
+AUDIT_NPM_STAMP := tests/stack/audit/node_modules/.installed
 # The browser test drives Debian's chromium through its chromedriver; nothing else fetches a browser.
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -26,7 +28,11 @@ $(NPM_STAMP): local/package.json local/package-lock.json
 	cd local && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(STAMP) $(NPM_STAMP)
+$(AUDIT_NPM_STAMP): tests/stack/audit/package.json tests/stack/audit/package-lock.json
+	cd tests/stack/audit && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(STAMP) $(NPM_STAMP) $(AUDIT_NPM_STAMP)
 	@command -v java >/dev/null || { \
 	  echo "Java is missing: DynamoDB Local needs it (apt-get install openjdk-17-jre-headless);"; \
 	  echo "make run falls back to moto's DynamoDB server and says what differs."; \
@@ -86,4 +92,4 @@ deploy:
 	  --query 'Stacks[0].Outputs' --output table
 
 clean:
-	rm -rf $(VENV) local/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) local/node_modules tests/stack/audit/node_modules .pytest_cache .mypy_cache .ruff_cache
