@@ -1,8 +1,11 @@
 """``make bench``: run every measurement of issue #6 and write ``BENCHMARKS.md``.
 
-    python -m bench [--quick]
+    python -m bench [--quick] [--only SECTION ...] [--output PATH]
 
 ``--quick`` shrinks every size to check the suite end to end in a minute.
+``--only api_overhead`` runs just the named sections (no cost model, which needs
+them all) and writes a report only where ``--output`` says: never a partial
+``BENCHMARKS.md`` by default.
 """
 
 from __future__ import annotations
@@ -28,6 +31,14 @@ from bench.sections import (
 )
 
 REPORT = ROOT / "BENCHMARKS.md"
+SECTIONS = (
+    "hot_bucket",
+    "cold_start",
+    "aggregation",
+    "ranking_reads",
+    "api_overhead",
+    "freshness",
+)
 
 
 def machine() -> str:
@@ -66,9 +77,14 @@ def commit() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
-    parser.add_argument("--output", type=Path, default=REPORT)
+    parser.add_argument("--output", type=Path, default=None, help=f"default: {REPORT.name}")
+    parser.add_argument(
+        "--only", action="append", choices=SECTIONS, help="run only this section (repeatable)"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
+    wanted = set(args.only or SECTIONS)
+    output: Path | None = args.output or (None if args.only else REPORT)
     started = time.perf_counter()
     sections: list[Section] = []
     # Imported here: the bench environment must be set before settings are read.
@@ -82,20 +98,34 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(section)
         print(f"\n## {section.title}\n", *section.lines, sep="\n", flush=True)
 
-    done(_quick_hot() if quick else hot_bucket([1, 16]))
+    if "hot_bucket" in wanted:
+        done(_quick_hot() if quick else hot_bucket([1, 16]))
     with dynamodb_local() as server:
         use_environment(server.endpoint_url, shards)
         from chalicelib import aws  # noqa: PLC0415
 
         client = aws.dynamodb()
-        done(cold_start(client, server.endpoint_url, runs=2 if quick else 7))
-        done(aggregation(client, runs=2 if quick else 3, batches=2 if quick else 4))
-        done(ranking_reads(client, sizes, runs=5 if quick else 30, scan_runs=2 if quick else 3))
-        done(api_overhead(client, shards, requests=20 if quick else 150, rounds=2 if quick else 3))
-        done(freshness(client, mutations=20 if quick else 200))
-    numbers = {key: value for section in sections for key, value in section.numbers.items()}
-    done(cost_model(numbers, shards, sizes[-1]))
+        if "cold_start" in wanted:
+            done(cold_start(client, server.endpoint_url, runs=2 if quick else 7))
+        if "aggregation" in wanted:
+            done(aggregation(client, runs=2 if quick else 3, batches=2 if quick else 4))
+        if "ranking_reads" in wanted:
+            done(ranking_reads(client, sizes, runs=5 if quick else 30, scan_runs=2 if quick else 3))
+        if "api_overhead" in wanted:
+            done(
+                api_overhead(
+                    client, shards, requests=20 if quick else 150, rounds=2 if quick else 3
+                )
+            )
+        if "freshness" in wanted:
+            done(freshness(client, mutations=20 if quick else 200))
+    if wanted == set(SECTIONS):
+        numbers = {key: value for section in sections for key, value in section.numbers.items()}
+        done(cost_model(numbers, shards, sizes[-1]))
     elapsed = time.perf_counter() - started
+    if output is None:
+        print(f"\nran {', '.join(sorted(wanted))} in {elapsed:.0f} s (no --output: no report)")
+        return 0
 
     header = [
         "# Benchmarks",
@@ -108,14 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"- Commit: {commit()}",
         f"- RANKING_SHARDS default: {shards}",
-        f"- `make bench` took {elapsed:.0f} s" + (" (--quick: sizes shrunk)" if quick else ""),
+        f"- `make bench` took {elapsed:.0f} s"
+        + (" (--quick: sizes shrunk)" if quick else "")
+        + (f" (--only {', '.join(sorted(wanted))})" if args.only else ""),
         "",
     ]
     body = [line for s in sections for line in ("", f"## {s.title}", "", *s.lines)]
-    previous = args.output.read_text() if args.output.exists() else ""
+    previous = output.read_text() if output.exists() else ""
     history = previous.split("<!-- changes -->", 1)[1] if "<!-- changes -->" in previous else ""
-    args.output.write_text("\n".join(header + body) + "\n\n<!-- changes -->" + (history or "\n"))
-    print(f"\nwrote {args.output} in {elapsed:.0f} s")
+    output.write_text("\n".join(header + body) + "\n\n<!-- changes -->" + (history or "\n"))
+    print(f"\nwrote {output} in {elapsed:.0f} s")
     return 0
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, MaskErrors, SchemaExtension
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 
@@ -98,11 +98,10 @@ def build_schema(
         MaskUnexpectedErrors,
         partial(RequestErrors, hide_suggestions=not introspection),
         OperationTracing,
-        *limit_extensions(settings),
+        *limit_extensions(
+            settings, extra_rules=() if introspection else (NoSchemaIntrospectionCustomRule,)
+        ),
     ]
-    if not introspection:
-        # A factory, not an instance: strawberry makes extensions per request.
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return FavoritesSchema(
         query=Query,
         mutation=Mutation,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -27,3 +27,24 @@ def dynamodb() -> Iterator[Any]:
             ensure_tables(client, TableNames(FAVORITES_TABLE, COUNTS_TABLE))
             yield client
         services.reset()
+
+
+@pytest.fixture
+def reconfigure(monkeypatch) -> Iterator[Callable[..., None]]:
+    """Rebuild settings, schema and views from changed environment variables."""
+    from chalicelib import services
+    from chalicelib.api import schema, view
+
+    def forget() -> None:
+        services.reset()
+        schema.schema.cache_clear()
+        view.view.cache_clear()
+
+    def apply(**env: str) -> None:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        forget()
+
+    yield apply
+    monkeypatch.undo()
+    forget()

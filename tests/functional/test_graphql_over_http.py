@@ -122,7 +122,7 @@ def test_a_failure_before_execution_is_masked_and_a_500(client, monkeypatch, cap
         raise RuntimeError("secret validator detail")
         yield
 
-    monkeypatch.setattr(limits.IntLiteralLimiter, "on_validate", broken)
+    monkeypatch.setattr(limits.RequestLimits, "on_validate", broken)
     with caplog.at_level(logging.ERROR):
         status, _, answer = call(client, {"query": "{ topRestaurants { rank } }"})
         _, _, legacy = call(client, {"query": "{ topRestaurants { rank } }"}, "application/json")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -27,27 +26,6 @@ TOP_FIRST = "query Q($n: Int!) { topRestaurants(first: $n) { rank } }"
 def post(client, body: bytes, headers: dict[str, str] | None = None, path="/public/graphql"):
     response = client.http.post(path, headers=JSON if headers is None else headers, body=body)
     return response.status_code, json.loads(response.body)
-
-
-@pytest.fixture
-def reconfigure(monkeypatch) -> Iterator[Callable[..., None]]:
-    """Rebuild settings, schema and views from changed environment variables."""
-    from chalicelib import services
-    from chalicelib.api import schema, view
-
-    def forget() -> None:
-        services.reset()
-        schema.schema.cache_clear()
-        view.view.cache_clear()
-
-    def apply(**env: str) -> None:
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        forget()
-
-    yield apply
-    monkeypatch.undo()
-    forget()
 
 
 @pytest.mark.parametrize(
