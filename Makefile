@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 NPM_STAMP := local/node_modules/.installed
 # Test-only npm packages: the federation gateway the supergraph test composes with.
 FEDERATION_STAMP := tests/federation/node_modules/.installed
+# graphql-http's GraphQL-over-HTTP audits, run against the local stack by tests/stack.
+AUDIT_NPM_STAMP := tests/stack/audit/node_modules/.installed
 # The browser test drives Debian's chromium through its chromedriver; nothing else fetches a browser.
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -32,6 +34,10 @@ $(FEDERATION_STAMP): tests/federation/package.json tests/federation/package-lock
 	cd tests/federation && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(AUDIT_NPM_STAMP): tests/stack/audit/package.json tests/stack/audit/package-lock.json
+	cd tests/stack/audit && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 install: $(STAMP) $(NPM_STAMP)
 	@command -v java >/dev/null || { \
 	  echo "Java is missing: DynamoDB Local needs it (apt-get install openjdk-17-jre-headless);"; \
@@ -48,7 +54,7 @@ $(BROWSER):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
 
-test: install $(BROWSER) $(FEDERATION_STAMP)
+test: install $(BROWSER) $(FEDERATION_STAMP) $(AUDIT_NPM_STAMP)
 	$(BIN)/python -m pytest
 
 test-unit: install
@@ -100,4 +106,4 @@ deploy:
 	  --query 'Stacks[0].Outputs' --output table
 
 clean:
-	rm -rf $(VENV) local/node_modules tests/federation/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) local/node_modules tests/federation/node_modules tests/stack/audit/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -4,7 +4,9 @@
 
 ``--quick`` shrinks every size to check the suite end to end in a minute.
 ``--only cold_start`` (repeatable) runs the named sections alone; the cost
-model needs every other section, so it runs only in a full bench.
+model needs every other section, so it runs only in a full bench. A partial
+run writes a report only where ``--output`` says: never a partial
+``BENCHMARKS.md`` by default.
 """
 
 from __future__ import annotations
@@ -80,13 +82,14 @@ def commit() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
-    parser.add_argument("--output", type=Path, default=REPORT)
+    parser.add_argument("--output", type=Path, default=None, help=f"default: {REPORT.name}")
     parser.add_argument(
         "--only", action="append", choices=SECTIONS, help="run this section alone (repeatable)"
     )
     args = parser.parse_args(argv)
     quick = args.quick
     only = set(args.only or SECTIONS)
+    output: Path | None = args.output or (None if args.only else REPORT)
     started = time.perf_counter()
     sections: list[Section] = []
     # Imported here: the bench environment must be set before settings are read.
@@ -143,10 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     body = [line for s in sections for line in ("", f"## {s.title}", "", *s.lines)]
-    previous = args.output.read_text() if args.output.exists() else ""
+    if output is None:
+        print(f"\n{elapsed:.0f} s; no report written (--only without --output)")
+        return 0
+    previous = output.read_text() if output.exists() else ""
     history = previous.split("<!-- changes -->", 1)[1] if "<!-- changes -->" in previous else ""
-    args.output.write_text("\n".join(header + body) + "\n\n<!-- changes -->" + (history or "\n"))
-    print(f"\nwrote {args.output} in {elapsed:.0f} s")
+    output.write_text("\n".join(header + body) + "\n\n<!-- changes -->" + (history or "\n"))
+    print(f"\nwrote {output} in {elapsed:.0f} s")
     return 0
 
 

@@ -1,31 +1,36 @@
-"""Limits on what one HTTP request may ask of the GraphQL API, from settings.
+"""Limits on what one HTTP request may ask of the GraphQL API, from settings,
+and the caches that spare a document seen before its parsing and validation.
 
-Strawberry's own extensions do the work: a query's depth, aliases and tokens
-are bounded before it runs, and batching is off unless configured (then capped).
+Strawberry's own extensions and rules do the work: a query's depth, aliases and
+tokens are bounded before it runs, and batching is off unless configured (then
+capped). A document is parsed once per token limit and validated once per rule
+set; a cached answer is the one those limits gave, so it can never let a
+document past them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from functools import partial
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
+from functools import lru_cache, partial
 from typing import Any
 
 from graphql import (
+    ASTValidationRule,
+    DocumentNode,
     GraphQLError,
     GraphQLID,
+    GraphQLSchema,
     GraphQLSyntaxError,
     IntValueNode,
     ValidationRule,
     get_named_type,
+    parse,
     validate,
 )
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.schema.config import BatchingConfig
+from strawberry.schema.schema import validate_document
 
 from chalicelib.settings import Settings
 
@@ -40,16 +45,30 @@ SUGGESTION = " Did you mean "
 # converts them: int() of more than sys.get_int_max_str_digits() (4300) digits
 # raises ValueError, and conversion time grows with the square of the length.
 MAX_NUMBER_DIGITS = 100
+# Distinct documents kept parsed and validated per container (strawberry's
+# default): clients send a handful of documents again and again, and a bound
+# keeps a stream of unique ones from growing memory.
+DOCUMENT_CACHE_SIZE = 128
+
+RuleSet = tuple[type[ASTValidationRule], ...]
 
 
-def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    # Factories, so that each request gets fresh extension instances.
-    return [
-        partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
-        IntLiteralLimiter,
-        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
-        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
-    ]
+def limit_extensions(
+    settings: Settings, extra_rules: Sequence[type[ASTValidationRule]] = ()
+) -> list[Callable[[], SchemaExtension]]:
+    """A factory, so that each request gets a fresh extension instance.
+
+    The depth and alias rules are built once, here: strawberry's limiters make
+    a new rule class per instance, so per request, and a validation cache keyed
+    by the rules would then never hit. ``extra_rules`` are added to every
+    validation (introspection off, say).
+    """
+    rules = (
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        *extra_rules,
+    )
+    return [partial(RequestLimits, max_tokens=settings.max_tokens, rules=rules)]
 
 
 class IntLiteralLengthRule(ValidationRule):
@@ -71,27 +90,112 @@ class IntLiteralLengthRule(ValidationRule):
             )
 
 
-class IntLiteralLimiter(SchemaExtension):
-    """Run :class:`IntLiteralLengthRule` before the other validation rules, and
-    stop there when it finds one.
+class Document:
+    """A parsed document and the errors each schema and rule set found in it, once each.
 
-    graphql-core's Int parses a literal with int(), which raises ValueError
-    (not a GraphQLError) past Python's 4300-digit limit; validation then reports
-    that error with the ValueError as its original error, which reads as a fault
-    of ours and would be masked as INTERNAL_SERVER_ERROR. Adding the rule to the
-    others would not help: all rules run, so that error would still be there.
-    Setting ``pre_execution_errors`` before validation makes strawberry skip
-    its own validation and answer with these errors (GRAPHQL_VALIDATION_FAILED).
+    The errors hang off the document, keyed by schema and rules (hashed by identity):
+    a cache keyed by the DocumentNode would hash the whole tree on every request.
     """
+
+    def __init__(self, node: DocumentNode) -> None:
+        self.node = node
+        self._errors: dict[tuple[GraphQLSchema, RuleSet], tuple[GraphQLError, ...]] = {}
+
+    def validation_errors(self, schema: GraphQLSchema, rules: RuleSet) -> tuple[GraphQLError, ...]:
+        key = (schema, rules)
+        errors = self._errors.get(key)
+        if errors is None:
+            # Two threads may both compute it: same answer, either one kept.
+            errors = self._errors[key] = validation_errors(schema, self.node, rules)
+        return errors
+
+
+@lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
+def parse_document(query: str, **options: Any) -> Document:
+    """graphql-core's parse, remembered by text and options (the token limit among
+    them): a document parsed under one limit is never reused under a lower one.
+    Syntax errors are raised, not remembered."""
+    return Document(parse(query, **options))
+
+
+def validation_errors(
+    schema: GraphQLSchema, document: DocumentNode, rules: RuleSet
+) -> tuple[GraphQLError, ...]:
+    """Every validation error of a document under a schema and rules.
+
+    :class:`IntLiteralLengthRule` runs first, alone, and ends validation when it
+    finds one: graphql-core's Int parses a literal with int(), which raises
+    ValueError (not a GraphQLError) past Python's 4300-digit limit, and validation
+    would report that error with the ValueError as its original error, which reads
+    as a fault of ours and is masked as INTERNAL_SERVER_ERROR. Adding the rule to
+    the others would not help: all rules run, so that error would still be there.
+    The rest is strawberry's own validation (the rules given plus its own).
+    """
+    errors = validate(schema, document, [IntLiteralLengthRule])
+    if not errors:
+        errors = validate_document(schema, document, rules)
+    return tuple(errors)
+
+
+def fresh(error: GraphQLError) -> GraphQLError:
+    """A copy of a remembered error for one response: extensions edit their errors
+    (codes, hints), and a remembered one is shared by every request that sends its
+    document."""
+    return GraphQLError(
+        error.message,
+        error.nodes,
+        error.source,
+        error.positions,
+        error.path,
+        error.original_error,
+        dict(error.extensions) if error.extensions else None,
+    )
+
+
+class RequestLimits(SchemaExtension):
+    """The limits, and the caches that spare a document seen before its parsing and
+    validation: one extension, as strawberry's hooks cost per extension and request.
+
+    It does what strawberry's MaxTokensLimiter and AddValidationRules do, then
+    parses and validates through the caches above. Strawberry's own ParserCache
+    and ValidationCache would do the same, but the latter would skip
+    :class:`IntLiteralLengthRule` (or be overridden by it, depending on the order).
+    """
+
+    def __init__(self, *, max_tokens: int, rules: RuleSet) -> None:
+        self._max_tokens = max_tokens
+        self._rules = rules
+        self._document: Document | None = None
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        # Parsing stops at the limit: a token bomb is never parsed in full.
+        context.parse_options["max_tokens"] = self._max_tokens
+        context.validation_rules = (*context.validation_rules, *self._rules)
+        yield
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is None and context.query:
+            # On a syntax error strawberry parses it again and reports it as always.
+            with suppress(GraphQLError):
+                self._document = parse_document(context.query, **context.parse_options)
+                context.graphql_document = self._document.node
+        yield
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        if context.pre_execution_errors is None and context.graphql_document is not None:
-            errors = validate(
-                context.schema._schema, context.graphql_document, [IntLiteralLengthRule]
+        document = self._document
+        if (
+            context.pre_execution_errors is None
+            and document is not None
+            and context.graphql_document is document.node
+        ):
+            errors = document.validation_errors(
+                context.schema._schema, tuple(context.validation_rules)
             )
-            if errors:
-                context.pre_execution_errors = list(errors)
+            # Set, even when empty: strawberry then skips its own validation.
+            context.pre_execution_errors = [fresh(error) for error in errors]
         yield
 
 

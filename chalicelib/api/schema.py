@@ -19,7 +19,7 @@ from graphql import (
     is_specified_scalar_type,
     print_type,
 )
-from strawberry.extensions import AddValidationRules, MaskErrors, SchemaExtension
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
@@ -169,13 +169,14 @@ def build_schema(
         MaskUnexpectedErrors,
         partial(RequestErrors, hide_suggestions=not introspection),
         OperationTracing,
-        *limit_extensions(settings),
+        *limit_extensions(
+            settings,
+            # In prod neither introspection nor the subgraph's SDL (_service).
+            extra_rules=()
+            if introspection
+            else (NoSchemaIntrospectionCustomRule, NoServiceSdlRule),
+        ),
     ]
-    if not introspection:
-        # A factory, not an instance: strawberry makes extensions per request.
-        extensions.append(
-            lambda: AddValidationRules([NoSchemaIntrospectionCustomRule, NoServiceSdlRule])
-        )
     return FavoritesSchema(
         query=Query,
         mutation=Mutation,

@@ -3,6 +3,13 @@
 Whatever the HTTP request looks like, the answer is JSON in the GraphQL
 response shape: broken requests get a 4xx with ``errors[0].message`` saying
 what is wrong, and anything unexpected a 500 with only a request id.
+
+The answer's media type follows the GraphQL-over-HTTP specification: a client
+whose ``Accept`` header prefers ``application/graphql-response+json`` gets it,
+with the specification's status codes (a request error, such as a document that
+does not parse or validate, is a 4xx without a ``data`` entry); every other
+client gets ``application/json`` and the status codes it always had (200 for
+anything GraphQL itself reports).
 """
 
 from __future__ import annotations
@@ -10,24 +17,121 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from functools import cache
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache, lru_cache
 
 from chalice.app import Request, Response
 from cross_web import HTTPException, SyncHTTPRequestAdapter
+from graphql import GraphQLError
 from strawberry.chalice.views import GraphQLView
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.temporal_response import TemporalResponse
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 
 from chalicelib import services, tracing
 from chalicelib.api.context import RequestContext
 from chalicelib.api.limits import MAX_NUMBER_DIGITS
-from chalicelib.api.schema import schema
+from chalicelib.api.schema import is_unexpected, schema
 from chalicelib.auth import caller_id
 from chalicelib.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
-HTTP_ERROR_CODES = {413: "PAYLOAD_TOO_LARGE", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+HTTP_ERROR_CODES = {
+    413: "PAYLOAD_TOO_LARGE",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+}
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+JSON = "application/json"
+# The media types answered, in the order preferred when the client has no preference
+# (no Accept header, */*, or equal weights): application/json, which every client reads.
+MEDIA_TYPES = (JSON, GRAPHQL_RESPONSE_JSON)
+CONTENT_TYPES = {GRAPHQL_RESPONSE_JSON: f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8", JSON: JSON}
+
+
+@lru_cache(maxsize=256)
+def negotiate(accept: str | None) -> str | None:
+    """The media type to answer in for an ``Accept`` header, or None if it allows neither.
+
+    RFC 9110: each media type takes the weight (q) of the most specific range that
+    matches it; the highest weight wins, then the more specific range, then the
+    range listed first; a weight of 0 means "not acceptable". No header (or an
+    empty one) is ``application/json``, as the specification advises.
+    """
+    if not accept or not accept.strip():
+        return JSON
+    ranges: list[tuple[str, float]] = []
+    for item in accept.split(","):
+        name, *params = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    weight = 0.0  # a malformed weight accepts nothing
+        if name:
+            ranges.append((name.lower(), weight))
+    best: tuple[float, int, int] | None = None
+    chosen = None
+    for media_type in MEDIA_TYPES:
+        kind = media_type.split("/")[0]
+        matches = [
+            (specificity, -position, weight)
+            for position, (name, weight) in enumerate(ranges)
+            for specificity, pattern in ((2, media_type), (1, f"{kind}/*"), (0, "*/*"))
+            if name == pattern
+        ]
+        if not matches:
+            continue
+        specificity, neg_position, weight = max(matches)
+        rank = (weight, specificity, neg_position)
+        if weight > 0 and (best is None or rank > best):
+            best, chosen = rank, media_type
+    return chosen
+
+
+def accept_header(headers: Mapping[str, str]) -> str | None:
+    return headers.get("accept")
+
+
+@dataclass
+class NegotiatedResponse(TemporalResponse):
+    """Strawberry's per-request response, with the media type chosen for it."""
+
+    media_type: str = JSON
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """Whether GraphQL refused the request before executing it (parse, validation,
+    variable coercion): no data, and no error tied to a field. A field error always
+    has a path (GraphQL spec, "Errors"), even when it nulls the whole ``data``."""
+    errors: list[GraphQLError] = result.errors or []
+    return result.data is None and bool(errors) and all(not error.path for error in errors)
+
+
+def masked(error: GraphQLError, rid: str) -> GraphQLError:
+    return GraphQLError(
+        "Internal server error.",
+        path=error.path,
+        extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": rid},
+    )
+
+
+def request_error_status(errors: list[object]) -> int:
+    """A request refused before execution is the client's fault (400), unless one of
+    its errors is a fault of ours, masked as INTERNAL_SERVER_ERROR (500)."""
+    for error in errors:
+        extensions = error.get("extensions") if isinstance(error, dict) else None
+        if isinstance(extensions, dict) and extensions.get("code") == "INTERNAL_SERVER_ERROR":
+            return 500
+    return 400
 
 
 def parse_json_int(text: str) -> int:
@@ -51,14 +155,25 @@ def request_id(request: Request) -> str:
     return uuid.uuid4().hex
 
 
-def error_response(status: int, message: str, code: str, **extensions: str) -> Response:
+def error_response(
+    status: int,
+    message: str,
+    code: str,
+    *,
+    media_type: str = JSON,
+    headers: Mapping[str, str] | None = None,
+    **extensions: str,
+) -> Response:
+    """A GraphQL response with one error and no ``data``: the request never ran."""
     body = {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
     return Response(
-        body=json.dumps(body), status_code=status, headers={"Content-Type": "application/json"}
+        body=json.dumps(body),
+        status_code=status,
+        headers={"Content-Type": CONTENT_TYPES[media_type], "Vary": "Accept", **(headers or {})},
     )
 
 
-class FavoritesGraphQLView(GraphQLView):
+class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
     def __init__(self, *, public: bool) -> None:
         settings = get_settings()
         super().__init__(
@@ -68,7 +183,10 @@ class FavoritesGraphQLView(GraphQLView):
         self._public = public
         self._max_body_bytes = settings.max_body_bytes
 
-    def get_context(self, request: Request, response: TemporalResponse) -> RequestContext:  # type: ignore[override]
+    def get_sub_response(self, request: Request) -> NegotiatedResponse:
+        return NegotiatedResponse(media_type=negotiate(accept_header(request.headers)) or JSON)
+
+    def get_context(self, request: Request, response: TemporalResponse) -> RequestContext:
         # The public route never has an identity, whatever the request carries.
         user_id = None if self._public else caller_id(request.context)
         return RequestContext(
@@ -77,6 +195,28 @@ class FavoritesGraphQLView(GraphQLView):
             rankings=services.rankings(),
             request_id=request_id(request),
         )
+
+    def execute_single(  # noqa: PLR0917
+        self,
+        request: Request,
+        request_adapter: SyncHTTPRequestAdapter,
+        sub_response: TemporalResponse,
+        context: RequestContext,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        result = super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        if result.errors and any(is_unexpected(error) for error in result.errors):
+            # An exception in a schema extension ends the operation before the
+            # masking extension runs (strawberry reports it as it is): mask it here,
+            # as MaskUnexpectedErrors would have. The schema already logged it.
+            result.errors = [
+                masked(error, context.request_id) if is_unexpected(error) else error
+                for error in result.errors
+            ]
+        return result
 
     def parse_http_body(
         self, request: SyncHTTPRequestAdapter
@@ -110,12 +250,57 @@ class FavoritesGraphQLView(GraphQLView):
             )
         return value
 
+    def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        response = super().process_result(request, result)
+        # "data": null says execution ran and failed; a request error never ran, so
+        # application/graphql-response+json leaves the entry out (application/json
+        # clients keep the null they have always had).
+        if negotiate(accept_header(request.headers)) == GRAPHQL_RESPONSE_JSON and (
+            is_request_error(result)
+        ):
+            response.pop("data", None)
+        return response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: TemporalResponse,
+    ) -> Response:
+        media_type = getattr(sub_response, "media_type", JSON)
+        # With data (even null) the operation ran: 200, partial or not. Without it
+        # the request was refused: a 4xx, or a 5xx if that was our fault. (Only
+        # application/graphql-response+json answers leave data out.)
+        if isinstance(response_data, dict) and "data" not in response_data:
+            sub_response.status_code = request_error_status(list(response_data.get("errors") or []))
+        response = super().create_response(response_data, sub_response)
+        response.headers["Content-Type"] = CONTENT_TYPES[media_type]
+        response.headers["Vary"] = "Accept"
+        return response
+
     def execute_request(self, request: Request) -> Response:
+        media_type = negotiate(accept_header(request.headers))
+        if media_type is None and not self.should_render_graphql_ide(
+            self.request_adapter_class(request)
+        ):
+            return error_response(
+                406,
+                f"the Accept header allows neither {GRAPHQL_RESPONSE_JSON} nor {JSON},"
+                " the media types this API answers in",
+                HTTP_ERROR_CODES[406],
+            )
+        media_type = media_type or JSON
         try:
             return self.run(request=request)
         except HTTPException as error:
-            code = HTTP_ERROR_CODES.get(error.status_code, "BAD_REQUEST")
-            return error_response(error.status_code, error.reason, code)
+            status, headers = error.status_code, None
+            if isinstance(error.__cause__, InvalidOperationTypeError):
+                # GraphQL over HTTP: a mutation over GET MUST be a 405, and a 405
+                # names the methods allowed (RFC 9110).
+                status, headers = 405, {"Allow": "POST"}
+            code = HTTP_ERROR_CODES.get(status, "BAD_REQUEST")
+            return error_response(
+                status, error.reason, code, media_type=media_type, headers=headers
+            )
         except Exception:
             # Resolver errors are masked inside GraphQL; this is anything else.
             rid = request_id(request)
@@ -123,7 +308,11 @@ class FavoritesGraphQLView(GraphQLView):
             with tracing.subsegment("graphql_http", request_id=rid, failed=True):
                 pass
             return error_response(
-                500, "Internal server error.", "INTERNAL_SERVER_ERROR", requestId=rid
+                500,
+                "Internal server error.",
+                "INTERNAL_SERVER_ERROR",
+                media_type=media_type,
+                requestId=rid,
             )
 
 

@@ -115,7 +115,8 @@ def test_mutations_over_get_are_refused(client, dynamodb):
         "/public/graphql?query=mutation%7Bfavorite(restaurantId:%22r1%22)%7Bchanged%7D%7D",
         headers={"Authorization": token("alice")},
     )
-    assert response.status_code == 400
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "POST"
     assert "mutations are not allowed" in json.loads(response.body)["errors"][0]["message"]
     assert dynamodb.scan(TableName="favorites-test")["Items"] == []
 
