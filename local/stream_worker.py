@@ -19,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chalicelib import aggregation
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
 
@@ -126,6 +128,13 @@ class StreamWorker:
 
     def _deliver(self, shard: _Shard, records: list[dict[str, Any]]) -> None:
         event = {"Records": [lambda_record(r, self.stream_arn, self.region) for r in records]}
+        # The handler's own definition of lag (its batch log line says the same),
+        # measured as the batch is handed over, so a batch that keeps failing shows
+        # a lag that grows.
+        parsed = [aggregation.parse_record(record) for record in event["Records"]]
+        self.stats.lag_seconds = aggregation.lag_seconds(
+            [e for e in parsed if isinstance(e, aggregation.FavoriteEvent)], time.time()
+        )
         try:
             response = self.handler(event, LambdaContext())
         except Exception:
@@ -150,9 +159,6 @@ class StreamWorker:
         self.stats.records += len(records)
         self._checkpoints[shard.shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
         self._save_checkpoints()
-        created = records[-1]["dynamodb"].get("ApproximateCreationDateTime")
-        if isinstance(created, datetime):
-            self.stats.lag_seconds = max(0.0, time.time() - created.timestamp())
 
     def poll_once(self) -> int:
         """One pass over every open shard; returns the number of records delivered."""
