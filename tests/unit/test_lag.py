@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib import aggregation
+from chalicelib import aggregation, tracing
 from chalicelib.aggregation import FavoriteEvent, lag_seconds, parse_record, written_at
 from tests.support import FAVORITES_TABLE, stream_record
 
@@ -80,8 +81,8 @@ def test_the_batch_log_line_and_the_trace_carry_the_same_lag(monkeypatch, caplog
         def __exit__(self, *_: object) -> None:
             return None
 
-    monkeypatch.setattr(aggregation.tracing, "subsegment", lambda *_a, **_k: Subsegment())
-    monkeypatch.setattr(aggregation.time, "time", lambda: WRITE + 0.75)
+    monkeypatch.setattr(tracing, "subsegment", lambda *_a, **_k: Subsegment())
+    monkeypatch.setattr(time, "time", lambda: WRITE + 0.75)
     record = stream_record("INSERT", created_at=at(WRITE), approximate_creation=MINUTE)
     with caplog.at_level(logging.INFO, logger="chalicelib.aggregation"):
         aggregation.handle_stream_batch(
