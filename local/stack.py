@@ -175,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (one start-up, 
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     signal.signal(signal.SIGTERM, _interrupt)
+    # Also when started with SIGINT ignored (a background job of a script): Ctrl-C
+    # and kill -INT must still stop everything.
+    signal.signal(signal.SIGINT, _interrupt)
 
     data: Path = args.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True)
