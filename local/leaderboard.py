@@ -55,6 +55,49 @@ def worker_line(stack: dict[str, Any], now: float) -> str:
     )
 
 
+# Past these the board warns that its rankings may be behind.
+LAG_WARNING_SECONDS = 10.0
+SILENCE_WARNING_SECONDS = 5.0
+
+
+def warnings(stack: dict[str, Any], now: float) -> list[str]:
+    """What makes the rankings untrustworthy right now: a worker down, silent or lagging,
+    another part restarting, or a status file the stack stopped rewriting."""
+    found: list[str] = []
+    written = stack.get("updated_at")
+    if isinstance(written, int | float) and now - written > SILENCE_WARNING_SECONDS:
+        found.append(f"the stack has not updated its status for {now - written:.0f}s")
+    worker = stack.get("worker", {})
+    state = worker.get("state", "up")
+    error = worker.get("failing")
+    if state != "up":
+        why = worker.get("last_error")
+        found.append(
+            f"stream worker {state.upper()}: new favorites are not being counted"
+            + (f" ({why})" if why else "")
+        )
+    else:
+        beat = worker.get("heartbeat_at")
+        if isinstance(beat, int | float) and now - beat > SILENCE_WARNING_SECONDS:
+            found.append(f"stream worker silent for {now - beat:.0f}s: it may be stuck")
+        lag = float(worker.get("lag_seconds") or 0.0)
+        if lag > LAG_WARNING_SECONDS:
+            found.append(f"stream worker lagging: {lag:.1f}s behind the writes")
+        elif error:
+            found.append(f"stream worker failing: {error}")
+    for name, part in stack.get("parts", {}).items():
+        if name != "worker" and part.get("state", "up") != "up":
+            found.append(f"{part.get('title', name)} {part['state'].upper()}")
+    return found
+
+
+def banner(stack: dict[str, Any], now: float) -> Text | None:
+    found = warnings(stack, now)
+    if not found:
+        return None
+    return Text("\n".join(f"!! {line}" for line in found), style="bold white on red")
+
+
 def render(board: dict[str, list[dict[str, Any]]], stack: dict[str, Any], now: float) -> Group:
     grid = Table.grid(padding=(0, 2))
     tables = []
@@ -67,7 +110,9 @@ def render(board: dict[str, list[dict[str, Any]]], stack: dict[str, Any], now: f
             table.add_row(str(row["rank"]), row["restaurantId"], str(row["favoriteCount"]))
         tables.append(table)
     grid.add_row(*tables)
-    return Group(grid, Text(worker_line(stack, now), style="dim"))
+    warning = banner(stack, now)
+    footer = Text(worker_line(stack, now), style="dim")
+    return Group(warning, grid, footer) if warning is not None else Group(grid, footer)
 
 
 def frame(data_dir: Path, first: int) -> Group | Text:
@@ -77,7 +122,9 @@ def frame(data_dir: Path, first: int) -> Group | Text:
     try:
         board = fetch(stack["api"], first)
     except (requests.RequestException, RuntimeError, ValueError) as error:
-        return Text(f"API not answering: {error}", style="red")
+        warning = banner(stack, time.time())
+        message = Text(f"API not answering: {error}", style="red")
+        return Group(warning, message) if warning is not None else message
     return render(board, stack, time.time())
 
 

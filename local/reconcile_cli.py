@@ -1,11 +1,19 @@
 """Reconcile a stage's favorite counts from this machine, with a progress bar.
 
-    .venv/bin/python -m local.reconcile_cli                  # the local stack, report only
-    .venv/bin/python -m local.reconcile_cli --stage dev --repair
+    .venv/bin/python -m local.reconcile_cli                  # the running local stack, report only
+    .venv/bin/python -m local.reconcile_cli --data-dir /tmp/stack --repair
+    .venv/bin/python -m local.reconcile_cli --stage dev --repair --ignore-lag
 
-The stage's environment comes from ``.chalice/config.json`` (as ``chalice``
-deploys it), so the same tables are reconciled; AWS stages use the machine's
-AWS credentials. Everything else is ``chalicelib.reconcile.main``.
+Without ``--stage`` it reconciles the local stack running on ``--data-dir``
+(``.data`` by default), found through its status file: its DynamoDB endpoint
+and tables. With ``--stage`` the stage's environment comes from
+``.chalice/config.json`` (as ``chalice`` deploys it) and the machine's AWS
+credentials. ``--repair`` refuses while the stream handler is more than
+``--max-lag`` seconds behind (or, locally, its worker is not up and beating),
+since a change still in flight would be taken for drift; ``--ignore-lag`` goes
+ahead anyway. The lag of a deployed stage cannot be read from here, so there it
+takes ``--ignore-lag``, once its ``lag_seconds`` (the batch log line) is checked.
+Everything else is ``chalicelib.reconcile.main``.
 """
 
 from __future__ import annotations
@@ -15,7 +23,8 @@ import os
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -60,14 +69,92 @@ def approximate_items(client: DynamoDBClient, table: str) -> int:
     return int(client.describe_table(TableName=table)["Table"].get("ItemCount", 0))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", default="local", help="stage in .chalice/config.json")
-    known, rest = parser.parse_known_args(argv)
+# The stream worker beats every pass (a fraction of a second): silent this long, it is stuck.
+SILENCE_SECONDS = 5.0
+REFUSED = 2
+
+
+def repair_blocker(stack: dict[str, Any], max_lag: float, now: float) -> str | None:
+    """Why a repair must wait on this running local stack, or None when the stream is caught up."""
+    written = stack.get("updated_at")
+    if not isinstance(written, int | float) or now - written > SILENCE_SECONDS:
+        return "the stack's status file is stale: the stack is not watching its parts"
+    worker = stack.get("worker") or {}
+    if worker.get("state") != "up":
+        return f"the stream worker is {worker.get('state', 'unknown')}"
+    beat = worker.get("heartbeat_at")
+    if not isinstance(beat, int | float) or now - beat > SILENCE_SECONDS:
+        return "the stream worker has not beaten for a while"
+    lag = float(worker.get("lag_seconds") or 0.0)
+    if lag > max_lag:
+        return f"the stream handler's lag_seconds is {lag:.1f}, above --max-lag {max_lag:g}"
+    return None
+
+
+def local_environment(data_dir: Path) -> dict[str, str]:
+    """The running local stack's environment, from its status file; SystemExit when none runs."""
+    from local import status  # noqa: PLC0415
     from local.stack import stage_environment  # noqa: PLC0415
 
+    stack = status.read(data_dir)
+    if stack is None:
+        raise SystemExit(
+            f"error: no running local stack in {data_dir}/ (no {status.FILE_NAME}, or its "
+            "process is gone): start it with make run, name its folder with --data-dir, "
+            "or a deployed stage with --stage"
+        )
+    env = stage_environment("local")
+    env["DYNAMODB_ENDPOINT_URL"] = str(stack["dynamodb"])
+    env["FAVORITES_TABLE"] = str(stack["tables"]["favorites"])
+    env["FAVORITE_COUNTS_TABLE"] = str(stack["tables"]["counts"])
+    return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--stage", help="a deployed stage in .chalice/config.json (AWS)")
+    target.add_argument(
+        "--data-dir", type=Path, default=Path(".data"), help="the local stack's folder"
+    )
+    parser.add_argument("--repair", action="store_true", help="repair drift (compare-and-add)")
+    parser.add_argument(
+        "--max-lag", type=float, default=5.0, help="seconds of stream lag a repair tolerates"
+    )
+    parser.add_argument(
+        "--ignore-lag", action="store_true", help="repair even while the stream lags"
+    )
+    known, rest = parser.parse_known_args(argv)
+    if known.repair:
+        rest.append("--repair")
+    if known.stage is None:
+        env = local_environment(known.data_dir)
+        where = f"the local stack in {known.data_dir}/"
+    else:
+        from local.stack import stage_environment  # noqa: PLC0415
+
+        env = stage_environment(known.stage)
+        where = f"stage {known.stage}"
+    if known.repair and not known.ignore_lag:
+        if known.stage is None:
+            from local import status  # noqa: PLC0415
+
+            stack = status.read(known.data_dir) or {}
+            blocker = repair_blocker(stack, known.max_lag, time.time())
+        else:
+            blocker = (
+                "this tool cannot read a deployed stage's stream lag; check the "
+                "aggregate_favorites batch log line's lag_seconds (or its metric)"
+            )
+        if blocker is not None:
+            print(
+                f"refusing to repair {where}: {blocker}. A change still in flight would be "
+                "taken for drift. Wait, or pass --ignore-lag to repair anyway.",
+                file=sys.stderr,
+            )
+            return REFUSED
     # Before chalicelib is imported: settings are read once per process.
-    os.environ.update(stage_environment(known.stage))
+    os.environ.update(env)
     from chalicelib import aws, services  # noqa: PLC0415
     from chalicelib.reconcile import main as reconcile  # noqa: PLC0415
 

@@ -1,7 +1,11 @@
-"""The running stack's status file: where things listen and how the stream worker is doing.
+"""The running stack's status file: where things listen, how each part is, the worker's heartbeat.
 
-The stack rewrites it every half second; the simulator, the leaderboard, the
-demo and the tests read it instead of being told every port.
+The stack rewrites it five times a second: ``state`` (starting, running, or
+failed with a ``failure``), and per part (``parts``: dynamodb, worker, api,
+web) its ``state`` (starting, up, restarting, down), ``pid``, ``restarts`` and
+``last_error``; ``worker`` adds the stream worker's counters, ``lag_seconds``
+and ``heartbeat_at``. The simulator, the leaderboard, the reconciler, the demo
+and the tests read it instead of being told every port.
 """
 
 from __future__ import annotations
@@ -40,10 +44,20 @@ def read(data_dir: Path) -> dict[str, Any] | None:
 
 
 def wait(data_dir: Path, timeout: float = 120.0) -> dict[str, Any]:
+    """The status of a stack once every part is up (``state`` is ``running``)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = read(data_dir)
-        if status is not None:
+        if status is not None and status.get("state") == "running":
             return status
         time.sleep(0.2)
     raise TimeoutError(f"no running stack wrote {path(data_dir)} within {timeout:.0f}s")
+
+
+def last(data_dir: Path) -> dict[str, Any] | None:
+    """The status file as last written, whether or not its stack still runs."""
+    try:
+        status: dict[str, Any] = json.loads(path(data_dir).read_text())
+    except (OSError, ValueError):
+        return None
+    return status

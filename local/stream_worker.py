@@ -9,8 +9,13 @@ shard, and redelivery from the record a ``batchItemFailures`` answer names.
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import logging
+import os
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from chalicelib import aggregation
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
@@ -72,6 +79,8 @@ class WorkerStats:
     errors: int = 0
     last_batch_at: float | None = None
     lag_seconds: float = 0.0
+    # What fails now, one line; None again once a batch goes through or a poll finds nothing.
+    failing: str | None = None
 
 
 @dataclass
@@ -83,6 +92,8 @@ class StreamWorker:
     batch_size: int = 100
     batching_window: float = 0.2
     checkpoint_file: Path | None = None
+    # Called once per pass of the polling loop, failed or not: the stack's heartbeat.
+    on_pass: Callable[[WorkerStats], None] | None = None
     stats: WorkerStats = field(default_factory=WorkerStats)
     _shards: dict[str, _Shard] = field(default_factory=dict)
     _checkpoints: dict[str, str] = field(default_factory=dict)
@@ -126,12 +137,20 @@ class StreamWorker:
 
     def _deliver(self, shard: _Shard, records: list[dict[str, Any]]) -> None:
         event = {"Records": [lambda_record(r, self.stream_arn, self.region) for r in records]}
+        # The handler's own definition of lag (its batch log line says the same),
+        # measured as the batch is handed over, so a batch that keeps failing shows
+        # a lag that grows.
+        parsed = [aggregation.parse_record(record) for record in event["Records"]]
+        self.stats.lag_seconds = aggregation.lag_seconds(
+            [e for e in parsed if isinstance(e, aggregation.FavoriteEvent)], time.time()
+        )
         try:
             response = self.handler(event, LambdaContext())
-        except Exception:
+        except Exception as error:
             # Lambda retries a failed invocation with the same batch.
             logger.exception("stream handler failed; the batch will be delivered again")
             self.stats.errors += 1
+            self.stats.failing = f"stream handler: {type(error).__name__}: {error}"
             shard.iterator = self._iterator(shard, at=records[0]["dynamodb"]["SequenceNumber"])
             return
         failures = (response or {}).get("batchItemFailures") or []
@@ -148,11 +167,9 @@ class StreamWorker:
             shard.iterator = self._iterator(shard, at=first)
             return
         self.stats.records += len(records)
+        self.stats.failing = None
         self._checkpoints[shard.shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
         self._save_checkpoints()
-        created = records[-1]["dynamodb"].get("ApproximateCreationDateTime")
-        if isinstance(created, datetime):
-            self.stats.lag_seconds = max(0.0, time.time() - created.timestamp())
 
     def poll_once(self) -> int:
         """One pass over every open shard; returns the number of records delivered."""
@@ -191,12 +208,92 @@ class StreamWorker:
         raise TimeoutError(f"stream not drained within {timeout}s")
 
     def run(self, stop: threading.Event) -> None:
+        failing = 0
         while not stop.is_set():
             try:
                 if self.poll_once() == 0:
                     self.stats.lag_seconds = 0.0  # caught up: nothing waits
+                    self.stats.failing = None
                     stop.wait(self.batching_window)
-            except Exception:
-                logger.exception("polling the stream failed; retrying")
+                failing = 0
+            except Exception as error:
                 self.stats.errors += 1
-                stop.wait(1.0)
+                self.stats.failing = f"polling the stream: {type(error).__name__}: {error}"
+                # A traceback for the first failure of a run of them, one line after:
+                # a DynamoDB that is restarting must not flood the log.
+                if failing == 0:
+                    logger.exception("polling the stream failed; retrying")
+                else:
+                    logger.warning("polling the stream still fails (%s); retrying", error)
+                # Iterators do not outlive a DynamoDB restart: start again from the checkpoints.
+                self._shards.clear()
+                failing += 1
+                stop.wait(min(5.0, 0.5 * failing))
+            if self.on_pass is not None:
+                self.on_pass(self.stats)
+
+
+def heartbeat_path(data_dir: Path) -> Path:
+    return data_dir / "stream-worker.json"
+
+
+def write_heartbeat(data_dir: Path, stats: WorkerStats) -> None:
+    """The worker's pid, its counters and the time: the stack reads it into its status."""
+    target = heartbeat_path(data_dir)
+    temporary = target.with_suffix(".tmp")
+    beat = {"pid": os.getpid(), "heartbeat_at": time.time(), **dataclasses.asdict(stats)}
+    temporary.write_text(json.dumps(beat))
+    temporary.replace(target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The stack's stream worker process: ``python -m local.stream_worker --data-dir .data``.
+
+    Its environment (tables, endpoint) is the local stage's, set by the stack.
+    Resumes from the data folder's checkpoints; SIGTERM ends it after the batch
+    in hand.
+    """
+    parser = argparse.ArgumentParser(description="Feed the Favorites stream to the handler.")
+    parser.add_argument("--data-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    from app import aggregate_favorites  # noqa: PLC0415 (after the stack set the environment)
+    from chalicelib import aws  # noqa: PLC0415
+    from chalicelib.settings import get_settings  # noqa: PLC0415
+    from infra.tables import stream_arn  # noqa: PLC0415
+
+    stats = WorkerStats()
+    table = get_settings().favorites_table
+    arn: str | None = None
+    while arn is None and not stop.is_set():
+        # The table may not exist yet, or DynamoDB be restarting: keep beating meanwhile.
+        try:
+            arn = stream_arn(aws.dynamodb(), table)
+        except Exception as error:
+            stats.errors += 1
+            stats.failing = f"finding the stream of {table}: {type(error).__name__}: {error}"
+            logger.warning("%s; retrying", stats.failing)
+            write_heartbeat(args.data_dir, stats)
+            stop.wait(1.0)
+    if arn is None:
+        return 0
+    logger.info("stream worker following %s", arn)
+    worker = StreamWorker(
+        streams=aws.dynamodb_streams(),
+        stream_arn=arn,
+        handler=aggregate_favorites,
+        region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        checkpoint_file=args.data_dir / "stream-checkpoints.json",
+        on_pass=lambda current: write_heartbeat(args.data_dir, current),
+        stats=stats,
+    )
+    write_heartbeat(args.data_dir, stats)
+    worker.run(stop)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,14 +6,19 @@ the page works on whatever ports the stack was started with.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import json
+import signal
+import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 WEB_ROOT = Path(__file__).parent / "web"
+CLIENT_TIMEOUT = 10.0  # seconds without a byte before a connection is closed
+MAX_CONNECTIONS = 32
 DEMO_USERS = ("demo-alice", "demo-bob", "demo-carol")
 DEMO_RESTAURANTS = (
     "pizza-palace",
@@ -43,13 +48,44 @@ class _Handler(SimpleHTTPRequestHandler):
         pass  # the page's requests would drown the stack's own output
 
 
+class _Server(ThreadingHTTPServer):
+    """At most ``MAX_CONNECTIONS`` connection threads; past that a connection waits in the
+    listen queue (a static page needs no 503), and a stalled one is closed by the
+    handler's timeout."""
+
+    daemon_threads = True
+    request_queue_size = 128  # not socketserver's 5: a burst waits on SYN retries
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._slots.acquire()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], TimeoutError | ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class DemoPageServer:
     def __init__(self, port: int, api_url: str) -> None:
         config = json.dumps(
             {"api": api_url, "users": list(DEMO_USERS), "restaurants": list(DEMO_RESTAURANTS)}
         ).encode()
-        handler = type("Handler", (_Handler,), {"config": config})
-        self._server = ThreadingHTTPServer(
+        handler = type("Handler", (_Handler,), {"config": config, "timeout": CLIENT_TIMEOUT})
+        self._server = _Server(
             ("127.0.0.1", port), functools.partial(handler, directory=str(WEB_ROOT))
         )
         self.port = int(self._server.server_address[1])
@@ -65,6 +101,26 @@ class DemoPageServer:
         self._thread.start()
         return self
 
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The stack's demo page process: ``python -m local.webserver --port 8002 --api URL``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--api", required=True, help="the API's address, for the page")
+    args = parser.parse_args(argv)
+    server = DemoPageServer(args.port, args.api)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"demo page on {server.url}/ for the API at {args.api}", flush=True)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

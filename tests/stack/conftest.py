@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from local import status
@@ -42,51 +43,26 @@ def stack_environment() -> dict[str, str]:
 
 
 def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (children, grandchildren, ...), from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name may hold spaces and parentheses: split after the last ')'.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z":
-            parents[int(entry.name)] = int(fields[1])
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier}
-        found |= frontier
-    return found
+    """Every live process below ``pid`` (children, grandchildren, ...)."""
+    try:
+        return {
+            child.pid for child in psutil.Process(pid).children(recursive=True) if alive(child.pid)
+        }
+    except psutil.NoSuchProcess:
+        return set()
 
 
 def listen_addresses(port: int) -> set[str]:
-    """The addresses TCP sockets listen on at ``port``, from /proc/net/tcp and tcp6.
-
-    IPv4-mapped IPv6 addresses (a Java socket on 127.0.0.1) come back as IPv4.
-    """
+    """The addresses TCP sockets listen on at ``port``; IPv4-mapped IPv6 ones come back as IPv4."""
     found: set[str] = set()
-    for table in ("tcp", "tcp6"):
-        try:
-            lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
-        except OSError:
+    for connection in psutil.net_connections(kind="tcp"):
+        laddr = connection.laddr
+        if connection.status != psutil.CONN_LISTEN or not laddr or laddr.port != port:
             continue
-        for line in lines:
-            fields = line.split()
-            address, port_hex = fields[1].split(":")
-            if fields[3] != "0A" or int(port_hex, 16) != port:  # 0A: LISTEN
-                continue
-            # The kernel prints each 32-bit word in host (little-endian) order.
-            raw = b"".join(
-                bytes.fromhex(address[i : i + 8])[::-1] for i in range(0, len(address), 8)
-            )
-            ip = ipaddress.ip_address(raw)
-            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-                ip = ip.ipv4_mapped
-            found.add(str(ip))
+        ip = ipaddress.ip_address(laddr.ip.split("%")[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        found.add(str(ip))
     return found
 
 
@@ -104,25 +80,35 @@ def post(url: str, query: str, user: str | None = None) -> dict[str, Any]:
 
 def alive(pid: int) -> bool:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    return stat[stat.rindex(")") + 2] != "Z"
 
 
 class Stack:
     """One ``python -m local.stack`` process and what it reports in its status file."""
 
-    def __init__(self, tmp: Path, *, backend: str = "auto", path: str | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        backend: str = "auto",
+        path: str | None = None,
+        options: tuple[str, ...] = (),
+        ports: tuple[int, int, int] | None = None,
+    ) -> None:
+        tmp.mkdir(parents=True, exist_ok=True)
         self.data_dir = tmp
         self.log = tmp / "stack.log"
         env = stack_environment()
         if path is not None:
             env["PATH"] = path
+        api, dynamodb, web = ports or (free_port(), free_port(), free_port())
+        self.ports = (api, dynamodb, web)
         args = [sys.executable, "-m", "local.stack", "--data-dir", str(tmp)]
-        args += ["--port", str(free_port()), "--dynamodb-port", str(free_port())]
-        args += ["--web-port", str(free_port()), "--backend", backend]
-        with self.log.open("wb") as log:
+        args += ["--port", str(api), "--dynamodb-port", str(dynamodb)]
+        args += ["--web-port", str(web), "--backend", backend, *options]
+        with self.log.open("ab") as log:
             self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=log)
         try:
             self.status: dict[str, Any] = status.wait(tmp, timeout=90)
@@ -172,6 +158,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     yield running
     leftover = running.stop()
     assert not leftover, f"processes left running: {leftover}"
+
+
+# The stuck-worker test needs time to look at a silent worker before the stack kills it.
+WATCHED_STALL_SECONDS = 15
+
+
+@pytest.fixture(scope="session")
+def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack whose parts tests kill and stop, in ``<tmp>/.data`` (the default folder name)."""
+    require_java()
+    folder = tmp_path_factory.mktemp("watched") / ".data"
+    running = Stack(folder, options=("--worker-stall-seconds", str(WATCHED_STALL_SECONDS)))
+    yield running
+    leftover = running.stop()
+    assert not leftover, f"processes left running: {leftover}"
+
+
+def current(stack: Stack) -> dict[str, Any]:
+    """The stack's status file now; it must be running."""
+    found = status.read(stack.data_dir)
+    assert found is not None, f"the stack is not running:\n{stack.output()[-3000:]}"
+    return found
 
 
 def wait_for(condition: Any, timeout: float = 20.0, what: str = "condition") -> Any:

@@ -1,0 +1,92 @@
+"""The stream handler's lag: true to the millisecond for live favorites, locally and in AWS."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from chalicelib import aggregation, tracing
+from chalicelib.aggregation import FavoriteEvent, lag_seconds, parse_record, written_at
+from tests.support import FAVORITES_TABLE, stream_record
+
+# DynamoDB Local stamps records to the minute: 12:00:00 for a write at 12:00:41.250.
+MINUTE = datetime(2026, 11, 23, 12, 0, tzinfo=UTC).timestamp()
+WRITE = MINUTE + 41.25
+
+
+def event(record: dict[str, object]) -> FavoriteEvent:
+    parsed = parse_record(record)
+    assert isinstance(parsed, FavoriteEvent)
+    return parsed
+
+
+def at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def test_a_live_insert_is_timed_by_its_own_created_at_not_the_truncated_record_time():
+    insert = event(stream_record("INSERT", created_at=at(WRITE), approximate_creation=MINUTE))
+    assert written_at(insert) == pytest.approx(WRITE)
+    # Caught up half a second after the write: the lag says 0.5 s, not 41.75 s.
+    assert lag_seconds([insert], WRITE + 0.5) == pytest.approx(0.5)
+
+
+def test_a_live_insert_in_aws_where_record_times_are_to_the_second():
+    insert = event(stream_record("INSERT", created_at=at(WRITE), approximate_creation=WRITE // 1))
+    assert lag_seconds([insert], WRITE + 2.0) == pytest.approx(2.0)
+
+
+def test_a_back_dated_insert_falls_back_to_the_record_time():
+    # The simulator's --backdate writes favorites made 90 days ago: written now.
+    old = at(MINUTE - 90 * 86400)
+    insert = event(stream_record("INSERT", created_at=old, approximate_creation=MINUTE))
+    assert written_at(insert) == MINUTE
+    assert lag_seconds([insert], MINUTE + 3) == pytest.approx(3.0)
+
+
+def test_a_remove_is_timed_by_its_record_its_image_tells_when_the_favorite_was_made():
+    remove = event(stream_record("REMOVE", created_at=at(WRITE - 5), approximate_creation=MINUTE))
+    assert written_at(remove) == MINUTE
+
+
+def test_the_batch_lag_is_that_of_its_oldest_write():
+    first = event(stream_record("INSERT", created_at=at(WRITE), approximate_creation=MINUTE))
+    later = event(stream_record("INSERT", created_at=at(WRITE + 9), approximate_creation=MINUTE))
+    assert lag_seconds([later, first], WRITE + 10) == pytest.approx(10.0)
+    assert lag_seconds([], WRITE) == 0.0
+
+
+def test_a_clock_ahead_of_the_write_never_gives_a_negative_lag():
+    insert = event(stream_record("INSERT", created_at=at(WRITE), approximate_creation=MINUTE))
+    assert lag_seconds([insert], WRITE - 1) == 0.0
+
+
+def test_the_batch_log_line_and_the_trace_carry_the_same_lag(monkeypatch, caplog):
+    from tests.unit.test_writer import FakeTime, MemoryTransactions, writer
+
+    annotations: dict[str, object] = {}
+
+    class Span:
+        def annotate(self, key: str, value: object) -> None:
+            annotations[key] = value
+
+    class Subsegment:
+        def __enter__(self) -> Span:
+            return Span()
+
+        def __exit__(self, *_: object) -> None:
+            return None
+
+    monkeypatch.setattr(tracing, "subsegment", lambda *_a, **_k: Subsegment())
+    monkeypatch.setattr(time, "time", lambda: WRITE + 0.75)
+    record = stream_record("INSERT", created_at=at(WRITE), approximate_creation=MINUTE)
+    with caplog.at_level(logging.INFO, logger="chalicelib.aggregation"):
+        aggregation.handle_stream_batch(
+            [record], writer(MemoryTransactions(), FakeTime()), FAVORITES_TABLE
+        )
+    logged = json.loads(caplog.records[-1].getMessage())
+    assert logged["lag_seconds"] == annotations["lag_seconds"] == 0.75
