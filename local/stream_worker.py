@@ -256,7 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Feed the Favorites stream to the handler.")
     parser.add_argument("--data-dir", type=Path, required=True)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from chalicelib.logs import TextFormatter  # noqa: PLC0415
+
+    handler = logging.StreamHandler()
+    # The batch line's figures (records, applied, lag...) travel as fields.
+    handler.setFormatter(TextFormatter("%(asctime)s %(name)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 

@@ -11,6 +11,8 @@ import pytest
 
 from chalicelib import aggregation, tracing
 from chalicelib.aggregation import FavoriteEvent, lag_seconds, parse_record, written_at
+from chalicelib.logs import JsonFormatter
+from chalicelib.metrics import MetricSpace
 from tests.support import FAVORITES_TABLE, stream_record
 
 # DynamoDB Local stamps records to the minute: 12:00:00 for a write at 12:00:41.250.
@@ -86,7 +88,13 @@ def test_the_batch_log_line_and_the_trace_carry_the_same_lag(monkeypatch, caplog
     record = stream_record("INSERT", created_at=at(WRITE), approximate_creation=MINUTE)
     with caplog.at_level(logging.INFO, logger="chalicelib.aggregation"):
         aggregation.handle_stream_batch(
-            [record], writer(MemoryTransactions(), FakeTime()), FAVORITES_TABLE
+            [record],
+            writer(MemoryTransactions(), FakeTime()),
+            FAVORITES_TABLE,
+            metrics=MetricSpace.for_stage("Favorites", "dev"),
         )
-    logged = json.loads(caplog.records[-1].getMessage())
+    # The line as Lambda writes it, and the metric CloudWatch extracts from it.
+    logged = json.loads(JsonFormatter("dev").format(caplog.records[-1]))
     assert logged["lag_seconds"] == annotations["lag_seconds"] == 0.75
+    metrics = logged["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    assert {"Name": "lag_seconds", "Unit": "Seconds"} in metrics
