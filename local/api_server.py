@@ -27,7 +27,6 @@ import logging
 import os
 import socket
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +37,14 @@ from chalice.local import (
     CustomLocalChalice,
     LocalChalice,
     LocalDevServer,
-    ThreadedHTTPServer,
 )
+
+from local.bounded import BoundedHTTPServer
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT_TIMEOUT_SECONDS = 10.0
 MAX_CONNECTIONS = 64
 
-logger = logging.getLogger("local.api_server")
 
 BUSY_BODY = json.dumps({"message": "too many connections at once; retry shortly"}).encode()
 BUSY_RESPONSE = (
@@ -57,33 +56,17 @@ BUSY_RESPONSE = (
 )
 
 
-class BoundedServer(ThreadedHTTPServer):
-    """Chalice's threaded server, with at most ``max_connections`` connection threads."""
+class BoundedServer(BoundedHTTPServer):
+    """chalice local's server: past ``max_connections`` a connection is refused
+    with a 503 rather than left waiting (API clients retry)."""
 
     max_connections = MAX_CONNECTIONS
-    # socketserver's default backlog of 5 makes a burst of clients wait on SYN retries
-    # before the server even sees them, let alone answers 503.
-    request_queue_size = 128
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._slots = threading.BoundedSemaphore(self.max_connections)
-        super().__init__(*args, **kwargs)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self._refuse(request)
-            return
-        try:
-            super().process_request(request, client_address)  # starts its thread
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
+    def admit(self, request: Any) -> bool:
+        if self._slots.acquire(blocking=False):
+            return True
+        self._refuse(request)
+        return False
 
     def _refuse(self, request: socket.socket) -> None:
         with contextlib.suppress(OSError):
@@ -94,14 +77,6 @@ class BoundedServer(ThreadedHTTPServer):
             request.setblocking(False)
             request.recv(65536)
         self.shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        error = sys.exc_info()[1]
-        if isinstance(error, TimeoutError | ConnectionError):
-            # A client that stalled or went away: one line, not a traceback.
-            logger.info("closed the connection of %s: %s", client_address, error or "timed out")
-            return
-        super().handle_error(request, client_address)
 
 
 def create_server(

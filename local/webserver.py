@@ -12,9 +12,11 @@ import json
 import signal
 import sys
 import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from local.bounded import BoundedHTTPServer
 
 WEB_ROOT = Path(__file__).parent / "web"
 CLIENT_TIMEOUT = 10.0  # seconds without a byte before a connection is closed
@@ -48,35 +50,11 @@ class _Handler(SimpleHTTPRequestHandler):
         pass  # the page's requests would drown the stack's own output
 
 
-class _Server(ThreadingHTTPServer):
-    """At most ``MAX_CONNECTIONS`` connection threads; past that a connection waits in the
-    listen queue (a static page needs no 503), and a stalled one is closed by the
-    handler's timeout."""
+class _Server(BoundedHTTPServer):
+    """Past ``MAX_CONNECTIONS`` a connection waits in the listen queue (a static
+    page needs no 503); a stalled one is closed by the handler's timeout."""
 
-    daemon_threads = True
-    request_queue_size = 128  # not socketserver's 5: a burst waits on SYN retries
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        super().__init__(*args, **kwargs)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self._slots.acquire()
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], TimeoutError | ConnectionError):
-            super().handle_error(request, client_address)
+    max_connections = MAX_CONNECTIONS
 
 
 class DemoPageServer:
