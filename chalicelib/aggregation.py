@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import tracing
+from chalicelib import logs, tracing
 from chalicelib.counts import MARKER_BUCKET, MARKER_PREFIX, CountKey, count_item_update
 from chalicelib.ids import is_valid_id
 from chalicelib.metrics import STREAM_METRICS, MetricSpace, embed
@@ -608,5 +608,5 @@ def handle_stream_batch(
         )
         for key, value in report.annotations().items():
             span.annotate(key, value)
-    logger.info(BATCH_MESSAGE, extra={"fields": report.log_fields(metrics, now)})
+    logs.reports.info(BATCH_MESSAGE, extra={"fields": report.log_fields(metrics, now)})
     return report.response()

@@ -24,6 +24,12 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+# The per-batch and per-run report lines: they carry the metrics (EMF), so they
+# are written at INFO whatever LOG_LEVEL says; a quieter level must not switch
+# off the metrics that the alarms watch.
+REPORTS = "chalicelib.reports"
+reports = logging.getLogger(REPORTS)
+
 # Per invocation: who is being served (set by app.py at each entry point).
 _context: ContextVar[dict[str, str]] = ContextVar("log_context", default={})  # noqa: B039
 
@@ -76,6 +82,7 @@ class TextFormatter(logging.Formatter):
 def configure(stage: str, level: str, environ: dict[str, str] | None = None) -> None:
     logger = logging.getLogger("chalicelib")
     logger.setLevel(level)
+    reports.setLevel(logging.INFO)
     env = os.environ if environ is None else environ
     function = env.get("AWS_LAMBDA_FUNCTION_NAME")
     if function is None or any(isinstance(h, _StdoutJson) for h in logger.handlers):

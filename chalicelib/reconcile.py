@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
+from chalicelib import logs
 from chalicelib.counts import MARKER_PREFIX, CountKey, count_item_update
 from chalicelib.ids import is_valid_id
 from chalicelib.metrics import RECONCILE_METRICS, MetricSpace, embed
@@ -441,7 +442,9 @@ class Reconciler:
         fields: dict[str, Any] = {"repair": repair, **report.summary()}
         if self._metrics is not None:
             fields = embed(fields, self._metrics, RECONCILE_METRICS, self._clock())
-        (logger.info if report.clean else logger.warning)(SUMMARY_MESSAGE, extra={"fields": fields})
+        (logs.reports.info if report.clean else logs.reports.warning)(
+            SUMMARY_MESSAGE, extra={"fields": fields}
+        )
 
 
 # --- command line -----------------------------------------------------------

@@ -92,7 +92,9 @@ class Query:
         if self.expression:
             return [{"expression": self.expression, **options}]
         dimensions = [part for item in self.dimensions.items() for part in item]
-        return [self.namespace, self.metric, *dimensions, {"stat": self.stat, "period": period}]
+        # The id lets the widget's expressions name this metric, as the alarm's do.
+        rendering = {"stat": self.stat, "period": period, **options}
+        return [self.namespace, self.metric, *dimensions, rendering]
 
 
 @dataclass(frozen=True)

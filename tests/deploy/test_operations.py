@@ -5,6 +5,7 @@ dashboard, log groups with retention, JSON access logs, limits, one API stage.""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from chalicelib.metrics import RECONCILE_METRICS, STREAM_METRICS
@@ -220,3 +221,11 @@ def test_the_dashboard_shows_every_alarm(packaged: Package) -> None:
     for alarm in monitoring.alarms(stage(packaged.stage)):
         assert alarm.title in titles
     assert all(widget["properties"]["metrics"] for widget in widgets)
+    for widget in widgets:
+        rows = widget["properties"]["metrics"]
+        ids = {row[-1]["id"] for row in rows if "id" in row[-1]}
+        for row in rows:
+            if "expression" in row[-1]:
+                # Every metric an expression names is a row of the same widget.
+                named = set(re.findall(r"\b([a-z][a-z0-9_]*)\b", row[-1]["expression"]))
+                assert named - {"fill", "if", "and"} <= ids, (widget["properties"]["title"], row)

@@ -86,7 +86,7 @@ def test_the_batch_log_line_and_the_trace_carry_the_same_lag(monkeypatch, caplog
     monkeypatch.setattr(tracing, "subsegment", lambda *_a, **_k: Subsegment())
     monkeypatch.setattr(time, "time", lambda: WRITE + 0.75)
     record = stream_record("INSERT", created_at=at(WRITE), approximate_creation=MINUTE)
-    with caplog.at_level(logging.INFO, logger="chalicelib.aggregation"):
+    with caplog.at_level(logging.INFO, logger="chalicelib"):
         aggregation.handle_stream_batch(
             [record],
             writer(MemoryTransactions(), FakeTime()),

@@ -190,3 +190,22 @@ def test_a_terminal_line_shows_the_fields_but_not_the_metrics_block() -> None:
     assert prefix == ["chalicelib.aggregation", "batch"]
     assert (shown["records"], shown["applied"]) == (2, 2)
     assert "_aws" not in shown
+
+
+def test_a_quieter_log_level_keeps_the_report_lines_and_so_the_metrics(
+    lambda_logging: io.StringIO,
+) -> None:
+    from chalicelib.aggregation import handle_stream_batch
+    from tests.support import FAVORITES_TABLE, stream_record
+    from tests.unit.test_writer import FakeTime, MemoryTransactions, writer
+
+    logs.configure("prod", "ERROR", {"AWS_LAMBDA_FUNCTION_NAME": "favorites-prod-aggregate"})
+    logging.getLogger("chalicelib.aggregation").warning("a warning LOG_LEVEL=ERROR drops")
+    handle_stream_batch(
+        [stream_record("INSERT")], writer(MemoryTransactions(), FakeTime()), FAVORITES_TABLE,
+        metrics=SPACE,
+    )  # fmt: skip
+    (line,) = [json.loads(text) for text in lambda_logging.getvalue().splitlines()]
+    assert line["message"] == "favorites stream batch"
+    check_emf(line)
+    assert line["applied"] == 1

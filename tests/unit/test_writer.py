@@ -251,7 +251,7 @@ def test_the_handler_reports_its_work_in_annotations_and_one_json_log_line(monke
     client = FaultyClient(memory, before={1: conflict})
     monkeypatch.setattr(time, "time", lambda: 1030.0)
     space = MetricSpace.for_stage("Favorites", "dev")
-    with caplog.at_level(logging.INFO, logger="chalicelib.aggregation"):
+    with caplog.at_level(logging.INFO, logger="chalicelib"):
         response = handle_stream_batch(
             batch, writer(client, FakeTime()), FAVORITES_TABLE, metrics=space
         )
