@@ -26,6 +26,8 @@ class RequestContext:
     clock: Callable[[], datetime] = utcnow
     # API Gateway's request id when there is one; it ties an error to its log line.
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Whether the request named its operation: a document with several needs it.
+    operation_named: bool = True
 
     @cached_property
     def restaurants(self) -> RestaurantBatch:

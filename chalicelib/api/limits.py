@@ -23,6 +23,7 @@ from graphql import (
     GraphQLSchema,
     GraphQLSyntaxError,
     IntValueNode,
+    OperationDefinitionNode,
     ValidationRule,
     get_named_type,
     parse,
@@ -99,6 +100,9 @@ class Document:
 
     def __init__(self, node: DocumentNode) -> None:
         self.node = node
+        self.operations = sum(
+            isinstance(definition, OperationDefinitionNode) for definition in node.definitions
+        )
         self._errors: dict[tuple[GraphQLSchema, RuleSet], tuple[GraphQLError, ...]] = {}
 
     def validation_errors(self, schema: GraphQLSchema, rules: RuleSet) -> tuple[GraphQLError, ...]:
@@ -196,6 +200,14 @@ class RequestLimits(SchemaExtension):
             )
             # Set, even when empty: strawberry then skips its own validation.
             context.pre_execution_errors = [fresh(error) for error in errors]
+            named = getattr(context.context, "operation_named", True)
+            if not errors and not named and document.operations > 1:
+                # The spec's request error; strawberry would run the first one.
+                context.pre_execution_errors = [
+                    GraphQLError(
+                        "Must provide operation name if query contains multiple operations."
+                    )
+                ]
         yield
 
 

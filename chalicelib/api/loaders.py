@@ -19,8 +19,9 @@ class RestaurantBatch:
     restaurants (``topRestaurants``, ``restaurants``, ``restaurant``, and
     federation's ``_entities``) announce their ids here before any field of
     theirs resolves. The first field that misses then reads for every id
-    announced so far: one BatchGetItem per 100 ids per kind of read, whatever
-    the number of rows. Results live for the request only (a new batch per
+    of that list (the latest list that announced the id): one BatchGetItem per
+    100 ids per kind of read, whatever the number of rows, and nothing for the
+    lists whose rows never ask. Results live for the request only (a new batch per
     request context), so nothing is served stale across requests.
 
     A ranking primes the counts of its own bucket with the counts it ranked by,
@@ -33,20 +34,25 @@ class RestaurantBatch:
         self._favorites = favorites
         self._rankings = rankings
         self._user_id = user_id
-        # An ordered set: reads follow the order the rows were listed in.
-        self._announced: dict[str, None] = {}
+        # Each restaurant's list (an ordered set: reads follow the rows' order).
+        # Lists resolve one after the other, so the latest to name an id is the
+        # one whose rows are being resolved.
+        self._list_of: dict[str, dict[str, None]] = {}
         self._counts: dict[str, dict[str, int]] = {}
         self._favorited: dict[str, bool] = {}
 
     def announce(self, restaurant_ids: Iterable[str]) -> None:
-        self._announced.update(dict.fromkeys(restaurant_ids))
+        listed = dict.fromkeys(restaurant_ids)
+        for restaurant_id in listed:
+            self._list_of[restaurant_id] = listed
 
     def prime_counts(self, bucket: str, counts: Iterable[tuple[str, int]]) -> None:
         self._counts.setdefault(bucket, {}).update(counts)
 
     def _missing(self, known: Container[str], restaurant_id: str) -> list[str]:
-        self.announce([restaurant_id])
-        return [rid for rid in self._announced if rid not in known]
+        if restaurant_id not in self._list_of:
+            self.announce([restaurant_id])
+        return [rid for rid in self._list_of[restaurant_id] if rid not in known]
 
     def count(self, restaurant_id: str, bucket: str) -> int:
         known = self._counts.setdefault(bucket, {})

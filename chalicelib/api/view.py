@@ -205,6 +205,7 @@ class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        context.operation_named = request_data.operation_name is not None
         result = super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )

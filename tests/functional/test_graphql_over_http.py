@@ -80,6 +80,20 @@ def test_the_query_limits_are_400s_without_data(client):
         assert codes(answer) == [code]
 
 
+def test_several_operations_without_an_operation_name_are_a_request_error(client):
+    two = "query A { topRestaurants { rank } } query B { topRestaurants { rank } }"
+    status, _, answer = call(client, {"query": two})
+    assert status == 400
+    assert "data" not in answer
+    assert "operation name" in answer["errors"][0]["message"]
+    assert codes(answer) == ["GRAPHQL_VALIDATION_FAILED"]
+    # Named, it runs; and once cached, the document is refused the same way again.
+    status, _, answer = call(client, {"query": two, "operationName": "B"})
+    assert (status, answer) == (200, {"data": {"topRestaurants": []}})
+    status, _, answer = call(client, {"query": two})
+    assert status == 400
+
+
 def test_the_same_failures_stay_200_with_data_null_for_application_json(client):
     for accept in ["application/json", None, "*/*"]:
         status, headers, answer = call(client, {"query": "{ viewr { id } }"}, accept)

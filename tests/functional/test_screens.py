@@ -123,6 +123,27 @@ def test_restaurants_by_ids_read_each_kind_once_for_100_ids(client, ranked):
     assert [row["viewerHasFavorited"] for row in rows] == [r in HEARTS for r in ids]
 
 
+def test_lists_whose_rows_ask_nothing_cost_no_read(client, ranked):
+    """Seven lists of 100 ids asking only ``id``, then one restaurant's count:
+    the reads are that restaurant's, not every id the request named."""
+    lists = [RANKED[n : n + 100] for n in range(0, 14, 2)]
+    aliases = " ".join(f"l{n}: restaurants(ids: $i{n}) {{ id }}" for n in range(len(lists)))
+    variables = ", ".join(f"$i{n}: [ID!]!" for n in range(len(lists)))
+    query = f'query Q({variables}) {{ {aliases} restaurant(id: "r119") {{ favoriteCount }} }}'
+    with dynamodb_calls(ranked) as calls:
+        result = graphql(client, query, {f"i{n}": ids for n, ids in enumerate(lists)})
+    assert result["data"]["restaurant"]["favoriteCount"] == COUNTS["r119"]
+    assert calls == {"BatchGetItem": 1}
+    with dynamodb_calls(ranked) as second:
+        query = "query Q($a: [ID!]!, $b: [ID!]!) { a: restaurants(ids: $a) { id } "
+        query += "b: restaurants(ids: $b) { favoriteCount } }"
+        result = graphql(client, query, {"a": RANKED[:100], "b": RANKED[100:]})
+    assert [row["favoriteCount"] for row in result["data"]["b"]] == [
+        COUNTS[r] for r in RANKED[100:]
+    ]
+    assert second == {"BatchGetItem": 1}
+
+
 @pytest.mark.parametrize(
     ("ids", "message"),
     [
