@@ -30,7 +30,10 @@ $(NPM_STAMP): local/package.json local/package-lock.json
 	cd local && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The federation gateway's packages need Node.js 20 or newer; say so rather than fail later.
 $(FEDERATION_STAMP): tests/federation/package.json tests/federation/package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || { \
+	  echo "Node.js 20 or newer is needed for the federation test (found $$(node --version))." >&2; exit 1; }
 	cd tests/federation && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -50,7 +53,8 @@ run: install
 demo: install
 	$(BIN)/python -m local.demo
 
-$(BROWSER):
+# One rule for both files (&:): apt-get runs once, even under make -j.
+$(BROWSER) &:
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
 

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from infra import stages
 from local import processes
 from local.api_server import CLIENT_TIMEOUT_SECONDS, MAX_CONNECTIONS
@@ -207,6 +209,17 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (one start-up, 
     from local import backends, status  # noqa: PLC0415
     from local.dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable, java  # noqa: PLC0415
 
+    other = status.read(data)
+    if other is not None:
+        # Two stacks on one folder would share DynamoDB Local's files and each
+        # other's worker heartbeat: refused, like a taken port.
+        print(
+            f"error: another stack (pid {other['pid']}) runs on {data}; stop it, "
+            "or give this one --data-dir",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
     if args.fresh and (data / "dynamodb").exists():
         for path in (data / "dynamodb").iterdir():
             path.unlink()
@@ -224,7 +237,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (one start-up, 
     def tables_ready(part: Part | None = None) -> None:
         # Again after every DynamoDB restart: cheap, and a wiped folder heals itself.
         if part is None or part.spec.name == "dynamodb":
-            created = ensure_tables(client, names)
+            try:
+                created = ensure_tables(client, names)
+            except (BotoCoreError, ClientError) as error:
+                if part is None:
+                    raise RuntimeError(f"could not create the tables: {error}") from error
+                # DynamoDB died again or hangs: a death of its own, counted and restarted.
+                part.kill(f"could not create the tables: {error}")
+                return
             logger.info("tables created: %s", created or "none")
 
     supervisor = Supervisor(
@@ -319,8 +339,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (one start-up, 
                 ),
             ):
                 supervisor.add(spec)
-            cleanup.callback(supervisor.stop_all)
+            # Callbacks run last first: the parts stop, then the status file goes.
             cleanup.callback(_remove_status, status.path(data), failed)
+            cleanup.callback(supervisor.stop_all)
             if backend_name == "moto":
                 tables_ready()
             else:

@@ -17,6 +17,7 @@ them leaves their programs running, which is the orphan problem this solves.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import sys
 import threading
@@ -103,12 +104,16 @@ class Part:
         with self.log_file.open("ab") as log:
             log.write(f"--- {self.spec.title} started, pid {pid}\n".encode())
             for raw in stream:
-                log.write(raw)
-                log.flush()
                 line = raw.decode(errors="replace").rstrip("\n")
                 self.lines.append(line)
+                # Keep draining whatever fails here (a full disk, a closed terminal
+                # pipe): a child whose output nobody reads blocks on its next write.
+                with contextlib.suppress(OSError, ValueError):
+                    log.write(raw)
+                    log.flush()
                 if self.spec.echo:
-                    print(f"[{self.spec.name}] {line}", flush=True)
+                    with contextlib.suppress(OSError, ValueError):
+                        print(f"[{self.spec.name}] {line}", flush=True)
 
     def kill(self, reason: str) -> None:
         """Count a running child as failed for ``reason`` and kill it; the next tick restarts it."""

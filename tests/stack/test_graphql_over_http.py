@@ -1,7 +1,7 @@
 """graphql-http's GraphQL-over-HTTP audit suite against both routes of the local stack.
 
 The audits (``serverAudits`` of the npm package ``graphql-http``, pinned in
-``tests/stack/audit/package.json`` and installed by ``make install``) send their
+``tests/stack/audit/package.json`` and installed by ``make test``) send their
 requests through ``chalice local``; every one must pass: no error, no warning,
 no notice.
 """
@@ -29,7 +29,7 @@ AUDIT_COUNT = 61
 def run_audits(url: str, authorization: str | None = None) -> list[dict[str, Any]]:
     node = shutil.which("node")
     if node is None or not (AUDIT_DIR / "node_modules" / "graphql-http").is_dir():
-        pytest.fail("the audit needs Node.js and graphql-http: run `make install`")
+        pytest.fail("the audit needs Node.js and graphql-http: run `make test`")
     env = dict(os.environ)
     if authorization is not None:
         env["GRAPHQL_AUDIT_AUTHORIZATION"] = authorization

@@ -19,7 +19,7 @@ from local.dynamodb_local import free_port
 from local.stack import stage_environment
 from tests.stack.conftest import ROOT, stack_environment, wait_for
 
-TIMEOUT = 2.0
+TIMEOUT = 5.0
 CAP = 16
 STALLED = 100
 # A POST whose body never comes: the server waits for 100 bytes that are not sent.
@@ -72,6 +72,12 @@ def test_stalled_requests_hold_at_most_the_cap_and_are_closed_after_the_timeout(
             sock = socket.create_connection(("127.0.0.1", port), timeout=5)
             sock.sendall(HEADERS_WITHOUT_BODY)
             sockets.append(sock)
+        # The stalled ones take every slot, and no more threads than the cap
+        # (looked at while they stall, before TIMEOUT closes them).
+        wait_for(
+            lambda: server.num_threads() >= idle_threads + CAP, timeout=TIMEOUT, what="the cap"
+        )
+        assert server.num_threads() <= idle_threads + CAP
         # Past the cap, connections are answered at once: 503 and Retry-After.
         busy = 0
         for sock in sockets:
@@ -82,8 +88,6 @@ def test_stalled_requests_hold_at_most_the_cap_and_are_closed_after_the_timeout(
                     assert b"Retry-After: 1" in answer
                     busy += 1
         assert busy >= STALLED - CAP
-        # The stalled ones hold no more threads than the cap.
-        assert server.num_threads() <= idle_threads + CAP
         # ... and none for ever: each is closed once TIMEOUT passes without a byte.
         deadline = time.monotonic() + TIMEOUT + 10
         open_ones = list(sockets)
