@@ -448,18 +448,11 @@ def aggregation(client: DynamoDBClient, runs: int, batches: int) -> Section:
 
 
 def _count_items(restaurants: range, bucket: str, shards: int) -> list[dict[str, Any]]:
-    from chalicelib.sharding import rank_partition  # noqa: PLC0415
+    from tests.support import count_items  # noqa: PLC0415
 
     # Popularity falls off like Zipf: a few clear leaders, a long tail of ties.
-    return [
-        {
-            "restaurant_id": {"S": f"r{index:06d}"},
-            "bucket": {"S": bucket},
-            "favorite_count": {"N": str(max(1, int(100_000 / (index + 1) ** 1.1)))},
-            "rank_partition": {"S": rank_partition(bucket, f"r{index:06d}", shards)},
-        }
-        for index in restaurants
-    ]
+    counts = {f"r{index:06d}": max(1, int(100_000 / (index + 1) ** 1.1)) for index in restaurants}
+    return count_items(bucket, counts, shards)
 
 
 def ranking_reads(client: DynamoDBClient, sizes: list[int], runs: int, scan_runs: int) -> Section:
@@ -545,20 +538,11 @@ def _tie_heavy_point(client: DynamoDBClient, section: Section, runs: int) -> Non
     """top(10) where the 10th row falls inside thousands of ties, at S=1."""
     from chalicelib.rankings import RankingStore  # noqa: PLC0415
     from chalicelib.settings import DEFAULT_RANKING_TIE_READ_LIMIT  # noqa: PLC0415
-    from chalicelib.sharding import rank_partition  # noqa: PLC0415
+    from tests.support import count_items  # noqa: PLC0415
 
     bucket = "DAY#2026-11-23"
     counts = {f"t{index:06d}": 1 for index in range(TIE_HEAVY_TIES)} | {"a": 9, "b": 8, "c": 7}
-    items = [
-        {
-            "restaurant_id": {"S": restaurant},
-            "bucket": {"S": bucket},
-            "favorite_count": {"N": str(count)},
-            "rank_partition": {"S": rank_partition(bucket, restaurant, 1)},
-        }
-        for restaurant, count in counts.items()
-    ]
-    batch_put(client, COUNTS_TABLE, items)
+    batch_put(client, COUNTS_TABLE, count_items(bucket, counts))
     for label, limit in (("every tie", 10**6), ("limit", DEFAULT_RANKING_TIE_READ_LIMIT)):
         store = RankingStore(client, COUNTS_TABLE, 1, tie_read_limit=limit)
         answer = [r.favorite_count for r in store.top(bucket, 10)]
@@ -592,7 +576,7 @@ def ranking_pages(client: DynamoDBClient, depths: list[int], runs: int) -> Secti
     """A 100-row page of ``topRestaurants(after:)`` at several depths, against reading
     the index from the top down to the page."""
     from chalicelib.rankings import RankedRestaurant, RankingStore  # noqa: PLC0415
-    from chalicelib.sharding import rank_partition  # noqa: PLC0415
+    from tests.support import count_items  # noqa: PLC0415
 
     section = Section("3b. Ranking pages past 100")
     first = 100
@@ -601,16 +585,7 @@ def ranking_pages(client: DynamoDBClient, depths: list[int], runs: int) -> Secti
     order = sorted(counts, key=lambda r: (-counts[r], r))
     series = {1: "MONTH#2026-10", 16: "MONTH#2026-09"}
     for shards, bucket in series.items():
-        items = [
-            {
-                "restaurant_id": {"S": restaurant},
-                "bucket": {"S": bucket},
-                "favorite_count": {"N": str(count)},
-                "rank_partition": {"S": rank_partition(bucket, restaurant, shards)},
-            }
-            for restaurant, count in counts.items()
-        ]
-        batch_put(client, COUNTS_TABLE, items)
+        batch_put(client, COUNTS_TABLE, count_items(bucket, counts, shards))
     section.lines.append(
         f"`topRestaurants(first: {first}, after: <cursor of row N>)` through "
         f"`RankingStore.page` (the resolver's call), {runs} calls per point, on a month of "

@@ -270,33 +270,30 @@ def alarms(stage: Stage) -> list[Alarm]:
             threshold=ops.api_5xx_alarm_count,
         ),
     ]
+    per_function = (
+        ("Errors", "errors", "failed (an exception or a timeout)"),
+        ("Throttles", "throttles", "was refused invocations (concurrency)"),
+    )
     for function in stage.functions:
-        name = stage.function_name(function)
-        title = function.replace("_", "-")
-        camel = "".join(part.title() for part in function.split("_"))
-        result.append(
-            Alarm(
-                f"{camel}ErrorsAlarm",
-                f"{title}-errors",
-                f"The {function} function failed (an exception or a timeout).",
-                (_lambda("Errors", name),),
-                threshold=1,
+        for metric, suffix, what in per_function:
+            result.append(
+                Alarm(
+                    f"{_camel(function)}{metric}Alarm",
+                    f"{function.replace('_', '-')}-{suffix}",
+                    f"The {function} function {what}.",
+                    (_lambda(metric, stage.function_name(function)),),
+                    threshold=1,
+                )
             )
-        )
-        result.append(
-            Alarm(
-                f"{camel}ThrottlesAlarm",
-                f"{title}-throttles",
-                f"Invocations of the {function} function were throttled (concurrency).",
-                (_lambda("Throttles", name),),
-                threshold=1,
-            )
-        )
     return result
 
 
+def _camel(function: str) -> str:
+    return "".join(part.title() for part in function.split("_"))
+
+
 def log_group_id(function: str) -> str:
-    return "".join(part.title() for part in function.split("_")) + "LogGroup"
+    return _camel(function) + "LogGroup"
 
 
 def _dashboard(stage: Stage, alarm_list: list[Alarm]) -> dict[str, Any]:

@@ -148,11 +148,11 @@ def dynamodb_calls(client: Any) -> Iterator[Counter[str]]:
         client.meta.events.unregister("before-call.dynamodb", count)
 
 
-def put_counts(client: Any, bucket: str, counts: dict[str, int], shards: int = 1) -> None:
+def count_items(bucket: str, counts: dict[str, int], shards: int = 1) -> list[dict[str, Any]]:
     """Count items as the stream handler leaves them, ranking key included."""
     from chalicelib.sharding import rank_partition
 
-    items = [
+    return [
         {
             "restaurant_id": {"S": restaurant},
             "bucket": {"S": bucket},
@@ -161,6 +161,10 @@ def put_counts(client: Any, bucket: str, counts: dict[str, int], shards: int = 1
         }
         for restaurant, count in counts.items()
     ]
+
+
+def put_counts(client: Any, bucket: str, counts: dict[str, int], shards: int = 1) -> None:
+    items = count_items(bucket, counts, shards)
     for start in range(0, len(items), 25):
         requests = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
         client.batch_write_item(RequestItems={COUNTS_TABLE: requests})

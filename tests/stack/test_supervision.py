@@ -50,6 +50,25 @@ def counts(api: str, prefix: str) -> dict[str, int]:
     }
 
 
+def start_refused(data_dir: Path, **taken: int) -> subprocess.CompletedProcess[str]:
+    """A stack started on ``data_dir`` with free ports, or the given ``--option`` ports,
+    expected to refuse at once (the timeout only guards against a start)."""
+    ports = {"--port": free_port(), "--dynamodb-port": free_port(), "--web-port": free_port()}
+    ports.update(taken)
+    command = [sys.executable, "-m", "local.stack", "--data-dir", str(data_dir)]
+    for name, port in ports.items():
+        command += [name, str(port)]
+    return subprocess.run(
+        command,
+        cwd=ROOT,
+        env=stack_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def part(stack: Stack, name: str) -> dict[str, Any]:
     return dict(current(stack)["parts"][name])
 
@@ -224,20 +243,7 @@ def test_a_taken_port_is_refused_at_once_naming_the_port_and_its_holder(
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         taken = holder.getsockname()[1]
-        ports = {"--port": free_port(), "--dynamodb-port": free_port(), "--web-port": free_port()}
-        ports[option] = taken
-        command = [sys.executable, "-m", "local.stack", "--data-dir", str(tmp_path)]
-        for name, port in ports.items():
-            command += [name, str(port)]
-        result = subprocess.run(
-            command,
-            cwd=ROOT,
-            env=stack_environment(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = start_refused(tmp_path, **{option: taken})
     assert result.returncode == 1
     assert f"error: port {taken} ({what}) is already in use by pid {os.getpid()} (" in result.stderr
     assert option in result.stderr
@@ -247,18 +253,7 @@ def test_a_taken_port_is_refused_at_once_naming_the_port_and_its_holder(
 
 def test_a_second_stack_on_the_same_data_folder_is_refused(watched: Stack):
     pids = {name: entry["pid"] for name, entry in current(watched)["parts"].items()}
-    command = [sys.executable, "-m", "local.stack", "--data-dir", str(watched.data_dir)]
-    command += ["--port", str(free_port()), "--dynamodb-port", str(free_port())]
-    command += ["--web-port", str(free_port())]
-    result = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=stack_environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = start_refused(watched.data_dir)
     assert result.returncode == 1
     assert f"another stack (pid {watched.process.pid}) runs on" in result.stderr
     # The running one is untouched: the same processes, still running.
