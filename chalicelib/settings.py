@@ -21,6 +21,14 @@ DEV_CURSOR_SECRET = "local-development-cursor-secret"
 # Items one ranking shard reads for the ties at a top-k boundary (see rankings.py).
 DEFAULT_RANKING_TIE_READ_LIMIT = 1000
 
+# What records the traces when tracing is on (chalicelib/tracing.py; the README says why
+# this one is the default).
+TRACING_BACKENDS = ("opentelemetry", "xray-sdk")
+# Where Lambda's X-Ray daemon listens unless Lambda says otherwise.
+DEFAULT_XRAY_DAEMON_ADDRESS = "127.0.0.1:2000"
+# Lambda sets this per invocation: the trace the invocation belongs to.
+LAMBDA_TRACE_HEADER = "_X_AMZN_TRACE_ID"
+
 
 class SettingsError(ValueError):
     """A setting is present but unusable; the message names it."""
@@ -43,6 +51,9 @@ class Settings:
     cors_allow_origin: str | None
     write_budget_seconds: float
     tracing: bool
+    tracing_backend: str
+    # host:port of the X-Ray daemon, from Lambda (AWS_XRAY_DAEMON_ADDRESS).
+    xray_daemon_address: str
     log_level: str
     reconcile_segments: int
     # Abuse limits for the GraphQL routes (see SECURITY.md).
@@ -105,6 +116,14 @@ def _log_level(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _tracing_backend(env: Mapping[str, str]) -> str:
+    raw = env.get("TRACING_BACKEND") or TRACING_BACKENDS[0]
+    if raw not in TRACING_BACKENDS:
+        names = ", ".join(TRACING_BACKENDS)
+        raise SettingsError(f"TRACING_BACKEND must be one of {names}, got {raw!r}")
+    return raw
+
+
 def _namespace(env: Mapping[str, str]) -> str:
     raw = env.get("METRICS_NAMESPACE") or "Favorites"
     # CloudWatch's rule: 1 to 255 of these characters, and not starting with AWS/.
@@ -144,6 +163,8 @@ def from_env(env: Mapping[str, str]) -> Settings:
         write_budget_seconds=float(_int(env, "WRITE_BUDGET_SECONDS", 20, 1, 600)),
         # Lambda sets AWS_LAMBDA_FUNCTION_NAME; anywhere else tracing stays off.
         tracing=_bool(env, "TRACING_ENABLED", "AWS_LAMBDA_FUNCTION_NAME" in env),
+        tracing_backend=_tracing_backend(env),
+        xray_daemon_address=env.get("AWS_XRAY_DAEMON_ADDRESS") or DEFAULT_XRAY_DAEMON_ADDRESS,
         log_level=_log_level(env),
         # Parallel scan segments (and threads) of a reconciliation run.
         reconcile_segments=_int(env, "RECONCILE_SEGMENTS", 4, 1, 64),
@@ -160,3 +181,12 @@ def from_env(env: Mapping[str, str]) -> Settings:
 @cache
 def get_settings() -> Settings:
     return from_env(os.environ)
+
+
+def lambda_trace_header(env: Mapping[str, str] = os.environ) -> str | None:
+    """The X-Ray trace header of the invocation running now, if any.
+
+    Not a setting: Lambda rewrites it before every invocation, so it is read
+    each time, never cached.
+    """
+    return env.get(LAMBDA_TRACE_HEADER) or None

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.settings import DEV_CURSOR_SECRET
+from chalicelib.settings import DEV_CURSOR_SECRET, from_env
 from infra import monitoring, tables
 from infra import template as merge
 from infra.package import (
@@ -358,7 +358,11 @@ def test_zip_holds_the_app_and_runtime_dependencies_only(packaged: Package) -> N
     dev_only = ("pytest", "_pytest", "moto", "mypy", "ruff", "cfnlint", "mypy_boto3_dynamodb")
     for package_name in dev_only:
         assert package_name not in tops
-    for runtime in ("strawberry", "graphql", "aws_xray_sdk", "boto3", "botocore"):
+    # The stage's tracing backend only (tests/deploy/test_shipped_tracing.py).
+    tracer = {"opentelemetry": "opentelemetry", "xray-sdk": "aws_xray_sdk"}[
+        from_env(stage(packaged.stage).environment).tracing_backend
+    ]
+    for runtime in ("strawberry", "graphql", tracer, "boto3", "botocore"):
         assert runtime in tops
     assert not any(name.endswith("conftest.py") for name in names)
     # Bytecode only as shipped: one .pyc beside each .py (tests/deploy/test_shipped_zip.py).

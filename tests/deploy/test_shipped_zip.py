@@ -27,6 +27,7 @@ import boto3
 import pytest
 
 from chalicelib.aws import DEPLOYED_SERVICES
+from chalicelib.settings import from_env
 from infra.package import (
     Package,
     PackageError,
@@ -35,6 +36,7 @@ from infra.package import (
     runtime_of,
     ship_zip,
 )
+from infra.stages import stage
 from infra.tables import TableNames, ensure_tables
 from local.dynamodb_local import free_port
 from tests.support import stream_event, stream_record
@@ -158,7 +160,8 @@ def _run_as_lambda(folder: Path, endpoint: str, restaurant: str) -> dict[str, An
         "FAVORITE_COUNTS_TABLE": TABLES.counts,
         "FAVORITES_STREAM_ARN": STREAM_ARN,
         "DYNAMODB_ENDPOINT_URL": endpoint,
-        # As in Lambda, where active tracing loads the X-Ray SDK.
+        # As in Lambda, where active tracing loads the stage's tracing backend
+        # (tests/deploy/test_shipped_tracing.py reads what it sends).
         "TRACING_ENABLED": "true",
     }
     record = stream_record(
@@ -216,7 +219,11 @@ def test_both_paths_run_read_only_from_the_zip_on_its_own_bytecode(
             assert any(path.is_relative_to(root) for root in stdlib), (name, path)
     for expected in ("app", "chalicelib.aggregation", "chalicelib.api.view", "strawberry.chalice"):
         assert expected in from_zip
-    for expected in ("botocore.client", "aws_xray_sdk.core", "graphql.execution"):
+    tracer = {
+        "opentelemetry": "opentelemetry.sdk.trace",
+        "xray-sdk": "aws_xray_sdk.core",
+    }[from_env(stage(packaged.stage).environment).tracing_backend]
+    for expected in ("botocore.client", tracer, "graphql.execution"):
         assert expected in from_zip
 
     # No module of the zip was compiled from source: every one used its shipped .pyc.
@@ -270,7 +277,10 @@ def test_zip_leaves_out_what_no_function_loads(packaged: Package) -> None:
 
     services = {name.split("/")[2] for name in names if name.startswith("botocore/data/")}
     services = {service for service in services if not service.endswith(".json")}
-    assert services == set(DEPLOYED_SERVICES) == {"dynamodb", "xray"}
+    assert set(DEPLOYED_SERVICES) == {"dynamodb", "xray"}
+    # xray: the X-Ray SDK's sampling client, shipped with that tracing backend only.
+    xray_sdk = from_env(stage(packaged.stage).environment).tracing_backend == "xray-sdk"
+    assert services == ({"dynamodb", "xray"} if xray_sdk else {"dynamodb"})
     assert not present("botocore/data/ec2/")
     assert not present("botocore/data/dynamodbstreams/")  # only the local stack reads streams
     for shared in ("endpoints.json", "partitions.json", "sdk-default-configuration.json"):
@@ -285,8 +295,13 @@ def test_zip_leaves_out_what_no_function_loads(packaged: Package) -> None:
     assert not present("strawberry/codegen/")
     for used in ("strawberry/chalice/", "strawberry/federation/", "strawberry/static/"):
         assert present(used), used
-    assert not present("aws_xray_sdk/ext/django/")
-    assert present("aws_xray_sdk/ext/botocore/")
+    if xray_sdk:
+        assert not present("aws_xray_sdk/ext/django/")
+        assert present("aws_xray_sdk/ext/botocore/")
+        assert "opentelemetry" not in tops
+    else:  # tests/deploy/test_shipped_tracing.py says more
+        assert "aws_xray_sdk" not in tops
+        assert present("opentelemetry/sdk/trace/")
     assert "packaging" not in tops
     assert not any(name.endswith(".pyi") or name.split("/")[0].endswith("-stubs") for name in names)
 
@@ -294,7 +309,10 @@ def test_zip_leaves_out_what_no_function_loads(packaged: Package) -> None:
 def test_zip_keeps_the_sdk_versions_the_tests_ran_against(packaged: Package) -> None:
     with zipfile.ZipFile(packaged.zip_path) as archive:
         tops = {name.split("/", 1)[0] for name in archive.namelist()}
-    for distribution in ("boto3", "botocore", "strawberry_graphql", "aws_xray_sdk"):
+    tracer = {"opentelemetry": "opentelemetry_sdk", "xray-sdk": "aws_xray_sdk"}[
+        from_env(stage(packaged.stage).environment).tracing_backend
+    ]
+    for distribution in ("boto3", "botocore", "strawberry_graphql", tracer):
         version = importlib.metadata.version(distribution)
         assert f"{distribution}-{version}.dist-info" in tops
 
