@@ -21,9 +21,11 @@ DEV_CURSOR_SECRET = "local-development-cursor-secret"
 # Items one ranking shard reads for the ties at a top-k boundary (see rankings.py).
 DEFAULT_RANKING_TIE_READ_LIMIT = 1000
 
-# What records the traces when tracing is on (chalicelib/tracing.py; the README says why
-# this one is the default).
-TRACING_BACKENDS = ("opentelemetry", "xray-sdk")
+# What records the traces when tracing is on (chalicelib/tracing.py). The default is
+# the one with the lower cold start as shipped (BENCHMARKS.md, section 1; the README's
+# Tracing section says what changes at the X-Ray SDK's end of support).
+TRACING_BACKENDS = ("xray-sdk", "opentelemetry")
+DEFAULT_TRACING_BACKEND = "xray-sdk"
 # Where Lambda's X-Ray daemon listens unless Lambda says otherwise.
 DEFAULT_XRAY_DAEMON_ADDRESS = "127.0.0.1:2000"
 # Lambda sets this per invocation: the trace the invocation belongs to.
@@ -117,7 +119,7 @@ def _log_level(env: Mapping[str, str]) -> str:
 
 
 def _tracing_backend(env: Mapping[str, str]) -> str:
-    raw = env.get("TRACING_BACKEND") or TRACING_BACKENDS[0]
+    raw = env.get("TRACING_BACKEND") or DEFAULT_TRACING_BACKEND
     if raw not in TRACING_BACKENDS:
         names = ", ".join(TRACING_BACKENDS)
         raise SettingsError(f"TRACING_BACKEND must be one of {names}, got {raw!r}")

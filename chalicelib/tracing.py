@@ -4,14 +4,15 @@ Inside Lambda (with active tracing) every DynamoDB call is recorded, and
 :func:`subsegment` opens a span with annotations, under the trace Lambda
 started for the invocation. ``TRACING_BACKEND`` picks what records them:
 
-- ``opentelemetry`` (the default): the OpenTelemetry SDK, no auto-instrumentation
-  and no collector. Spans continue Lambda's trace (the X-Ray propagator reads
+- ``xray-sdk`` (the default: the lower cold start, README "Tracing"): the AWS
+  X-Ray SDK, botocore patched, subsegments of Lambda's segment. Its end of
+  support is announced for 2027-02-25.
+- ``opentelemetry``: the OpenTelemetry SDK, no auto-instrumentation and no
+  collector. Spans continue Lambda's trace (the X-Ray propagator reads
   ``_X_AMZN_TRACE_ID``), DynamoDB calls are spans opened by botocore event
   hooks of our own, and each finished span goes to the X-Ray daemon Lambda runs
   (``AWS_XRAY_DAEMON_ADDRESS``) as OTLP protobuf over UDP, framed as AWS's ADOT
   X-Ray UDP exporter frames it.
-- ``xray-sdk``: the AWS X-Ray SDK, botocore patched, subsegments of Lambda's
-  segment. Kept until its end of support (2027-02-25).
 
 Outside Lambda tracing is off: nothing is sent, and neither library is imported.
 """

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from chalicelib.aws import DEPLOYED_SERVICES
-from chalicelib.settings import TRACING_BACKENDS, from_env
+from chalicelib.settings import DEFAULT_TRACING_BACKEND, from_env
 from infra import template as merge
 from infra.stages import DEPLOYABLE_STAGES, ROOT, stage
 
@@ -285,7 +285,7 @@ def _other_backends_package(top_level: str, tracing_backend: str) -> bool:
     )
 
 
-def _dropped(name: str, tracing_backend: str = TRACING_BACKENDS[0]) -> str | None:
+def _dropped(name: str, tracing_backend: str = DEFAULT_TRACING_BACKEND) -> str | None:
     """Why ``name`` (a path in the zip) stays out of it, or None to keep it."""
     parts = name.split("/")
     if "__pycache__" in parts or name.endswith(".pyc"):
@@ -342,7 +342,7 @@ def _imports(paths: Iterable[Path]) -> set[str]:
     return found
 
 
-def check_imports_kept(project: Path, tracing_backend: str = TRACING_BACKENDS[0]) -> None:
+def check_imports_kept(project: Path, tracing_backend: str = DEFAULT_TRACING_BACKEND) -> None:
     """Refuse to drop a module the app imports (say, a strawberry integration it starts using);
     the tracing backend the stage does not use is left out on purpose."""
     code = [project / "app.py", *(project / "chalicelib").rglob("*.py")]
@@ -358,7 +358,9 @@ def check_imports_kept(project: Path, tracing_backend: str = TRACING_BACKENDS[0]
             )
 
 
-def ship_zip(path: Path, runtime: str, tracing_backend: str = TRACING_BACKENDS[0]) -> ShipReport:
+def ship_zip(
+    path: Path, runtime: str, tracing_backend: str = DEFAULT_TRACING_BACKEND
+) -> ShipReport:
     """Rewrite the zip as it should run: lean, with bytecode Lambda uses as it is.
 
     Lambda's /var/task is read-only, so without shipped bytecode every cold

@@ -1,7 +1,9 @@
 """The shipped zip, traced as Lambda runs it, with the stage's tracing backend only.
 
-The zip is unpacked read-only and started by a fresh ``python -I -S`` with
-Lambda's environment: tracing on (``AWS_LAMBDA_FUNCTION_NAME``),
+Each zip carries one tracing backend: the stage's (``dev``, as ``make package``
+builds it) and the same stage packaged with the other backend, so that either
+is known to fit and to work. A zip is unpacked read-only and started by a fresh
+``python -I -S`` with Lambda's environment: tracing on (``AWS_LAMBDA_FUNCTION_NAME``),
 ``LAMBDA_TASK_ROOT``, a trace header and ``AWS_XRAY_DAEMON_ADDRESS`` pointing
 at a stand-in daemon, which must receive the invocation's spans.
 """
@@ -15,8 +17,10 @@ import sys
 import zipfile
 from pathlib import Path
 
-from chalicelib.settings import from_env
-from infra.package import Package, _dropped, check_imports_kept
+import pytest
+
+from chalicelib.settings import TRACING_BACKENDS, from_env
+from infra.package import Package, _dropped, check_imports_kept, package
 from infra.stages import ROOT, stage
 from local.xray_daemon import XRayDaemon
 from tests.deploy import test_shipped_zip as shipped
@@ -38,15 +42,34 @@ print(json.dumps(sorted({name.split(".")[0] for name in sys.modules} & set(libra
 """
 
 
-def backend_of(packaged: Package) -> str:
-    return from_env(stage(packaged.stage).environment).tracing_backend
+MAX_ZIP_BYTES = 6_000_000
 
 
-def test_the_zip_carries_the_stages_tracing_backend_only(packaged: Package) -> None:
+@pytest.fixture(scope="module")
+def zips(
+    packages: dict[str, Package], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Package]:
+    """Per tracing backend, the dev stage's zip carrying it."""
+    built = {from_env(stage("dev").environment).tracing_backend: packages["dev"]}
+    for backend in TRACING_BACKENDS:
+        if backend not in built:
+            dist = tmp_path_factory.mktemp(backend)
+            built[backend] = package("dev", dist, tracing_backend=backend)
+    return built
+
+
+@pytest.fixture(params=TRACING_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_the_zip_carries_one_tracing_backend_and_fits(zips: dict[str, Package], backend: str):
+    packaged = zips[backend]
+    assert packaged.zip_path.stat().st_size <= MAX_ZIP_BYTES
     with zipfile.ZipFile(packaged.zip_path) as archive:
         names = set(archive.namelist())
     tops = {name.split("/", 1)[0] for name in names}
-    if backend_of(packaged) == "xray-sdk":
+    if backend == "xray-sdk":
         assert {"aws_xray_sdk", "wrapt"} <= tops
         assert not tops & {"opentelemetry", "google"}
         return
@@ -72,11 +95,12 @@ def test_the_zip_carries_the_stages_tracing_backend_only(packaged: Package) -> N
 
 
 def test_the_zip_sends_the_invocations_spans_to_lambdas_daemon(
-    packaged: Package, tmp_path: Path, dynamodb_endpoint: str
+    zips: dict[str, Package], backend: str, tmp_path: Path, dynamodb_endpoint: str
 ) -> None:
+    packaged = zips[backend]
     folder = _unpack(packaged.zip_path, tmp_path / "task")
     record = stream_record(
-        "INSERT", f"traced-{packaged.stage}", "u1", "2026-11-23T10:00:00Z", stream_arn=STREAM_ARN
+        "INSERT", f"traced-{backend}", "u1", "2026-11-23T10:00:00Z", stream_arn=STREAM_ARN
     )
     try:
         with XRayDaemon() as daemon:
@@ -92,7 +116,7 @@ def test_the_zip_sends_the_invocations_spans_to_lambdas_daemon(
                 "FAVORITE_COUNTS_TABLE": TABLES.counts,
                 "FAVORITES_STREAM_ARN": STREAM_ARN,
                 "DYNAMODB_ENDPOINT_URL": dynamodb_endpoint,
-                "TRACING_BACKEND": backend_of(packaged),
+                "TRACING_BACKEND": backend,
                 # What Lambda sets for a function with active tracing.
                 "AWS_LAMBDA_FUNCTION_NAME": "favorites-shipped-aggregate",
                 "LAMBDA_TASK_ROOT": str(folder),
@@ -116,7 +140,7 @@ def test_the_zip_sends_the_invocations_spans_to_lambdas_daemon(
     answer, loaded = (json.loads(line) for line in done.stdout.splitlines()[-2:])
     assert answer == {"batchItemFailures": []}
     expected = {"opentelemetry": ["google", "opentelemetry"], "xray-sdk": ["aws_xray_sdk", "wrapt"]}
-    assert loaded == expected[backend_of(packaged)]
+    assert loaded == expected[backend]
     (batch,) = [node for node in nodes if node.parent_id == PARENT]
     assert batch.name == "aggregate_favorites"
     assert batch.annotations["applied"] == 1
