@@ -49,6 +49,10 @@ DAEMON_HEADER = b'{"format":"json","version":1}\n'
 SAMPLED_SPANS_PREFIX = b"T1S"
 # The span attribute that tells X-Ray which attributes to index as annotations.
 XRAY_ANNOTATIONS = "aws.xray.annotations"
+# Where the X-Ray backend keeps a span's links (X-Ray metadata namespace and key).
+LINKS_NAMESPACE, LINKS_KEY = "favorites", "links"
+# The annotation counting a span's links, in both backends.
+LINKS_ANNOTATION = "linked_traces"
 
 
 def annotation_key(key: str) -> str:
@@ -59,9 +63,15 @@ def annotation_key(key: str) -> str:
 class Span(Protocol):
     def annotate(self, key: str, value: AnnotationValue) -> None: ...
 
+    def link(self, trace_header: str, **attributes: AnnotationValue) -> None:
+        """Point to another trace's span, named by :func:`trace_header` there."""
+
 
 class _NullSpan:
     def annotate(self, key: str, value: AnnotationValue) -> None:
+        pass
+
+    def link(self, trace_header: str, **attributes: AnnotationValue) -> None:
         pass
 
 
@@ -70,6 +80,14 @@ class _Backend(Protocol):
 
     def span(self, name: str) -> AbstractContextManager[Span]: ...
 
+    def trace_header(self) -> str | None: ...
+
+
+def _header_fields(trace_header: str) -> dict[str, str]:
+    """``Root=1-...;Parent=...;Sampled=1`` as a dict."""
+    fields = (part.strip().partition("=") for part in trace_header.split(";"))
+    return {key: value for key, _, value in fields if value}
+
 
 # The X-Ray SDK -------------------------------------------------------------
 
@@ -77,9 +95,20 @@ class _Backend(Protocol):
 class _XRaySpan:
     def __init__(self, subsegment: Any) -> None:
         self._subsegment = subsegment
+        self._links: list[dict[str, Any]] = []
 
     def annotate(self, key: str, value: AnnotationValue) -> None:
         self._subsegment.put_annotation(annotation_key(key), value)
+
+    def link(self, trace_header: str, **attributes: AnnotationValue) -> None:
+        fields = _header_fields(trace_header)
+        if "Root" not in fields:
+            return
+        # The SDK has no span links: metadata names them (searchable by trace id in
+        # the console's raw data), the annotation counts them.
+        self._links.append({"trace_id": fields["Root"], "id": fields.get("Parent"), **attributes})
+        self._subsegment.put_metadata(LINKS_KEY, list(self._links), LINKS_NAMESPACE)
+        self.annotate(LINKS_ANNOTATION, len(self._links))
 
 
 class _XRaySdk:
@@ -101,14 +130,22 @@ class _XRaySdk:
         with self.recorder.in_subsegment(name) as raw:
             yield _XRaySpan(raw) if raw is not None else _NullSpan()
 
+    def trace_header(self) -> str | None:
+        entity = self.recorder.get_trace_entity()
+        if entity is None or not getattr(entity, "trace_id", None):
+            return None
+        return f"Root={entity.trace_id};Parent={entity.id};Sampled={int(bool(entity.sampled))}"
+
 
 # OpenTelemetry -------------------------------------------------------------
 
 
 class _OtelSpan:
-    def __init__(self, span: OtelSpan) -> None:
+    def __init__(self, span: OtelSpan, propagator: Any) -> None:
         self._span = span
+        self._propagator = propagator
         self._annotated: list[str] = []
+        self._links = 0
 
     def annotate(self, key: str, value: AnnotationValue) -> None:
         key = annotation_key(key)
@@ -118,6 +155,17 @@ class _OtelSpan:
             # Attributes become X-Ray metadata; the ones named here annotations
             # (indexed, searchable), as the X-Ray backend records them.
             self._span.set_attribute(XRAY_ANNOTATIONS, self._annotated)
+
+    def link(self, trace_header: str, **attributes: AnnotationValue) -> None:
+        from opentelemetry import trace  # noqa: PLC0415
+
+        extracted = self._propagator.extract({"X-Amzn-Trace-Id": trace_header})
+        context = trace.get_current_span(extracted).get_span_context()
+        if not context.is_valid:
+            return
+        self._span.add_link(context, {annotation_key(k): v for k, v in attributes.items()})
+        self._links += 1
+        self.annotate(LINKS_ANNOTATION, self._links)
 
 
 class UdpSpanExporter:
@@ -199,7 +247,15 @@ class _OpenTelemetry:
     @contextmanager
     def span(self, name: str) -> Iterator[Span]:
         with self._tracer.start_as_current_span(name, context=self._lambda_parent()) as raw:
-            yield _OtelSpan(raw)
+            yield _OtelSpan(raw, self._propagator)
+
+    def trace_header(self) -> str | None:
+        current = self._trace.get_current_span().get_span_context()
+        if not current.is_valid:
+            return lambda_trace_header()
+        carrier: dict[str, str] = {}
+        self._propagator.inject(carrier)  # the current span, in X-Ray's header form
+        return carrier.get("X-Amzn-Trace-Id")
 
     def instrument_aws(self) -> None:
         import boto3  # noqa: PLC0415
@@ -299,6 +355,9 @@ class _Off:
     def instrument_aws(self) -> None:
         pass
 
+    def trace_header(self) -> str | None:
+        return None
+
     @contextmanager
     def span(self, name: str) -> Iterator[Span]:
         yield _NullSpan()
@@ -328,6 +387,14 @@ def instrument_aws() -> None:
     """Record every DynamoDB call as a span; call before building a boto3 client."""
     if enabled():
         _backend().instrument_aws()
+
+
+def trace_header() -> str | None:
+    """The X-Ray trace header of the span open now (``Root=...;Parent=...;Sampled=...``),
+    for another trace to link back to it; ``None`` with tracing off."""
+    if not enabled():
+        return None
+    return _backend().trace_header()
 
 
 @contextmanager

@@ -35,7 +35,8 @@ class Node:
     annotations: dict[str, Any] = field(default_factory=dict)
     tables: tuple[str, ...] = ()
     error: bool = False
-    # OTLP only: the spans this one links to (trace id, span id).
+    # The spans this one links to (trace id, span id): OTLP span links, or with the
+    # X-Ray SDK the metadata chalicelib/tracing.py writes ("favorites" / "links").
     links: tuple[tuple[str, str], ...] = ()
     source: str = ""  # "xray-sdk" or "opentelemetry"
 
@@ -129,6 +130,7 @@ def _xray_nodes(document: dict[str, Any], parent: str | None, trace: str | None)
             tables = (aws["table_name"],)
         elif "table_names" in aws:
             tables = tuple(sorted(aws["table_names"]))
+    links = document.get("metadata", {}).get("favorites", {}).get("links", [])
     node = Node(
         id=document["id"],
         parent_id=document.get("parent_id", parent),
@@ -137,6 +139,7 @@ def _xray_nodes(document: dict[str, Any], parent: str | None, trace: str | None)
         annotations=dict(document.get("annotations", {})),
         tables=tables,
         error=bool(document.get("error") or document.get("fault")),
+        links=tuple((link["trace_id"], link["id"]) for link in links),
         source="xray-sdk",
     )
     children = [

@@ -6,8 +6,10 @@ Lambda's environment (tracing on or off, the daemon's address,
 LAMBDA_TASK_ROOT) is the parent's doing. INVOCATIONS_JSON lists
 ``[kind, trace header]`` pairs, run in order on moto's DynamoDB, each under
 its own header as Lambda sets ``_X_AMZN_TRACE_ID`` before an invocation:
-``favorite`` (a GraphQL mutation) or ``batch`` (the same stream batch each
-time: two favorites and a MODIFY). Prints the tracing modules that were
+``favorite`` (a GraphQL mutation), ``batch`` (the same stream batch each
+time: two favorites and a MODIFY), or ``link`` (two headers, ``A|B``: a span
+of invocation A, then one of invocation B linked to it, through the tracing
+API alone). Prints the tracing modules that were
 loaded, as JSON.
 """
 
@@ -29,6 +31,17 @@ TRACING_LIBRARIES = ("aws_xray_sdk", "opentelemetry", "google")
 MUTATION = 'mutation AddFavorite { favorite(restaurantId: "pizza") { changed } }'
 
 
+def link(second: str) -> None:
+    from chalicelib import tracing
+
+    with tracing.subsegment("favorite_write"):
+        written = tracing.trace_header()
+    assert written is not None
+    os.environ["_X_AMZN_TRACE_ID"] = second
+    with tracing.subsegment("count_batch") as span:
+        span.link(written, lag_seconds=1.5)
+
+
 def main() -> None:
     invocations = json.loads(sys.argv[1])
     created = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -46,8 +59,10 @@ def main() -> None:
         ensure_tables(aws.dynamodb(), TableNames(FAVORITES_TABLE, COUNTS_TABLE))
         with Client(app, stage_name="test", project_dir=ROOT) as client:
             for kind, header in invocations:
-                os.environ["_X_AMZN_TRACE_ID"] = header
-                if kind == "favorite":
+                os.environ["_X_AMZN_TRACE_ID"] = header.split("|")[0]
+                if kind == "link":
+                    link(header.split("|")[1])
+                elif kind == "favorite":
                     result = graphql(client, MUTATION, user="u1")
                     assert result["data"]["favorite"]["changed"] is True, result
                 else:

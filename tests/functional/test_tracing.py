@@ -161,6 +161,7 @@ def test_outside_lambda_tracing_is_off_and_the_sdk_stays_unloaded(backend):
         "with tracing.subsegment('x', a=1) as span: span.annotate('b', 2)\n"
         "tracing.instrument_aws()\n"
         "assert not tracing.enabled()\n"
+        "assert tracing.trace_header() is None\n"
         "libraries = ('aws_xray_sdk', 'opentelemetry', 'google')\n"
         "loaded = [m for m in sys.modules if m.split('.')[0] in libraries]\n"
         "assert not loaded, loaded\n"

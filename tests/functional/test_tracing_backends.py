@@ -35,11 +35,13 @@ def header(n: int, sampled: int = 1) -> tuple[str, str, str]:
 
 
 FAVORITE, BATCH, REPLAY, UNSAMPLED = header(1), header(2), header(3), header(4, sampled=0)
+WRITTEN, COUNTED = header(5), header(6)
 INVOCATIONS = [
     ["favorite", FAVORITE[0]],
     ["batch", BATCH[0]],
     ["batch", REPLAY[0]],  # the same batch again: its markers say "already applied"
     ["batch", UNSAMPLED[0]],
+    ["link", f"{WRITTEN[0]}|{COUNTED[0]}"],
 ]
 
 
@@ -74,7 +76,7 @@ def run_lambda(env: dict[str, str], invocations: list[list[str]], *, traced: boo
         assert done.returncode == 0, done.stderr
         if traced:
             # Sent before the child exited; on loopback they are here, or about to be.
-            daemon.wait_for(REPLAY[1], count=2)
+            daemon.wait_for(COUNTED[1], count=1)
         return Run(daemon.nodes(), daemon.datagrams(), json.loads(done.stdout.splitlines()[-1]))
 
 
@@ -186,3 +188,13 @@ def test_with_tracing_off_nothing_is_sent_and_no_tracing_library_loads():
     run = run_lambda(env, INVOCATIONS[:3], traced=False)
     assert run.datagrams == []
     assert run.loaded == []
+
+
+def test_a_span_links_to_the_span_another_invocation_named(backend):
+    """What a favorite records (tracing.trace_header) is what its batch links to."""
+    run = traced(backend)
+    written = run.top(WRITTEN)
+    counted = run.top(COUNTED)
+    assert written.name == "favorite_write"
+    assert counted.links == ((WRITTEN[1], written.id),)
+    assert counted.annotations == {"linked_traces": 1}
