@@ -15,7 +15,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 STAGE ?= dev
 
-.PHONY: install run demo test test-unit test-functional test-integration lint schema bench clean package deploy
+.PHONY: install run demo test test-unit test-functional test-integration lint schema schema-baseline bench clean package deploy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,12 @@ bench: install
 schema: install
 	$(BIN)/python -c "from chalicelib.api.schema import sdl; print(sdl(), end='')" > schema.graphql
 	$(BIN)/python -c "from chalicelib.api.schema import subgraph_sdl; print(subgraph_sdl(), end='')" > schema.subgraph.graphql
+
+# Publishes the current schema as the baseline that breaking changes are checked
+# against; CHANGELOG.md's new entry must name the fingerprint this prints.
+schema-baseline: schema
+	cp schema.graphql schema.baseline.graphql
+	@echo "Baseline: \`sha256:$$(sha256sum schema.baseline.graphql | cut -c1-16)\`  (put this line in CHANGELOG.md's new entry)"
 
 # dist/$(STAGE)/: sam.json + deployment.zip (+ the SAM-expanded transformed.json), validated.
 package: install

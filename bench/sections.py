@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 STREAM_ARN = f"arn:aws:dynamodb:us-east-1:000000000000:table/{FAVORITES_TABLE}/stream/bench"
-TOP_QUERY = "{ topRestaurants(first: 10) { rank restaurantId favoriteCount } }"
+TOP_QUERY = "{ topRestaurants(first: 10) { edges { rank favoriteCount node { id } } } }"
 FAVORITE_MUTATION = "mutation F($id: ID!) { favorite(restaurantId: $id) { changed } }"
 
 
@@ -706,7 +706,7 @@ def api_overhead(client: DynamoDBClient, shards: int, requests: int, rounds: int
     def graphql_top(test: Client) -> None:
         body = json.dumps({"query": TOP_QUERY})
         response = test.http.post("/public/graphql", headers=headers, body=body)
-        assert len(json.loads(response.body)["data"]["topRestaurants"]) == 10
+        assert len(json.loads(response.body)["data"]["topRestaurants"]["edges"]) == 10
 
     def bare_favorite(test: Client) -> None:
         assert test.http.post(f"/favorite/b{next(serial)}/bench-user").status_code == 200
@@ -802,7 +802,7 @@ def freshness(client: DynamoDBClient, mutations: int) -> Section:
                     response = test.http.post(
                         "/public/graphql", headers=headers, body=json.dumps({"query": TOP_QUERY})
                     )
-                    rows = json.loads(response.body)["data"]["topRestaurants"]
+                    rows = json.loads(response.body)["data"]["topRestaurants"]["edges"]
                     if rows and rows[0]["favoriteCount"] >= index:
                         break
                     if time.perf_counter() - answered > 30:

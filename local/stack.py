@@ -64,6 +64,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="DynamoDB endpoint: auto takes DynamoDB Local when Java is there, else moto",
     )
     parser.add_argument("--fresh", action="store_true", help="start with empty tables")
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another browser origin allowed to call the API (CORS), e.g."
+        " http://localhost:5173; repeatable (the demo page's is always allowed)",
+    )
     watch = parser.add_argument_group("supervision")
     watch.add_argument(
         "--max-deaths",
@@ -200,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (one start-up, 
     # The stage config leaves these to the stack, which alone knows its ports;
     # its children inherit them.
     env["DYNAMODB_ENDPOINT_URL"] = dynamodb_url
-    env["CORS_ALLOW_ORIGIN"] = web_url
+    # The demo page's origin, then any the developer added (a Vite server, another app).
+    env["CORS_ALLOW_ORIGINS"] = ",".join([web_url, *args.allow_origin])
     os.environ.update(env)
     child_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # Imported after the environment is set: settings are read once.

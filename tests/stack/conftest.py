@@ -150,11 +150,17 @@ def require_java() -> None:
         pytest.skip("Java is not installed: DynamoDB Local cannot run")
 
 
+# Browser origins the session's stack allows besides the demo page's (``--allow-origin``,
+# given twice: the option repeats): a developer's Vite server and a second web app.
+EXTRA_ORIGINS = ("http://localhost:5173", "http://127.0.0.1:4173")
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One stack on DynamoDB Local for the whole session."""
     require_java()
-    running = Stack(tmp_path_factory.mktemp("stack"))
+    options = tuple(item for origin in EXTRA_ORIGINS for item in ("--allow-origin", origin))
+    running = Stack(tmp_path_factory.mktemp("stack"), options=options)
     yield running
     leftover = running.stop()
     assert not leftover, f"processes left running: {leftover}"

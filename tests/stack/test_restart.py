@@ -19,17 +19,16 @@ FAVORITE = 'mutation { favorite(restaurantId: "%s") { changed } }'
 
 def _counts(api: str, prefix: str) -> dict[str, int]:
     result = post(
-        f"{api}/public/graphql", "{ topRestaurants(first: 100) { restaurantId favoriteCount } }"
+        f"{api}/public/graphql",
+        "{ topRestaurants(first: 100) { edges { favoriteCount node { id } } } }",
     )
-    rows = result["data"]["topRestaurants"]
-    return {
-        r["restaurantId"]: r["favoriteCount"] for r in rows if r["restaurantId"].startswith(prefix)
-    }
+    rows = result["data"]["topRestaurants"]["edges"]
+    return {r["node"]["id"]: r["favoriteCount"] for r in rows if r["node"]["id"].startswith(prefix)}
 
 
 def _viewer_favorites(api: str, user: str) -> list[str]:
-    result = post(f"{api}/graphql", "{ viewer { favorites { items { restaurantId } } } }", user)
-    return [item["restaurantId"] for item in result["data"]["viewer"]["favorites"]["items"]]
+    result = post(f"{api}/graphql", "{ viewer { favorites { edges { node { id } } } } }", user)
+    return [edge["node"]["id"] for edge in result["data"]["viewer"]["favorites"]["edges"]]
 
 
 def _worker(data_dir: Path, newer_than: float) -> dict[str, Any]:

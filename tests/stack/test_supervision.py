@@ -41,12 +41,13 @@ FAVORITE = 'mutation { favorite(restaurantId: "%s") { changed } }'
 
 def counts(api: str, prefix: str) -> dict[str, int]:
     rows = post(
-        f"{api}/public/graphql", "{ topRestaurants(first: 100) { restaurantId favoriteCount } }"
+        f"{api}/public/graphql",
+        "{ topRestaurants(first: 100) { edges { favoriteCount node { id } } } }",
     )
     return {
-        r["restaurantId"]: r["favoriteCount"]
-        for r in rows["data"]["topRestaurants"]
-        if r["restaurantId"].startswith(prefix)
+        r["node"]["id"]: r["favoriteCount"]
+        for r in rows["data"]["topRestaurants"]["edges"]
+        if r["node"]["id"].startswith(prefix)
     }
 
 
