@@ -229,3 +229,35 @@ def test_the_dashboard_shows_every_alarm(packaged: Package) -> None:
                 # Every metric an expression names is a row of the same widget.
                 named = set(re.findall(r"\b([a-z][a-z0-9_]*)\b", row[-1]["expression"]))
                 assert named - {"fill", "if", "and"} <= ids, (widget["properties"]["title"], row)
+
+
+def _as_alarm_query(row: list[Any]) -> dict[str, Any]:
+    """A dashboard widget's row, written as an alarm's MetricDataQuery."""
+    *metric, rendering = row
+    query = {"Id": rendering["id"], "ReturnData": rendering["visible"]}
+    if "expression" in rendering:
+        return {**query, "Label": rendering["label"], "Expression": rendering["expression"]}
+    namespace, name, *pairs = metric
+    dimensions = [{"Name": k, "Value": v} for k, v in zip(pairs[::2], pairs[1::2], strict=True)]
+    return {
+        **query,
+        "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": name, "Dimensions": dimensions},
+            "Period": rendering["period"],
+            "Stat": rendering["stat"],
+        },
+    }
+
+
+def test_each_alarms_graph_draws_exactly_what_the_alarm_compares(packaged: Package) -> None:
+    (dashboard,) = _by_type(packaged)["AWS::CloudWatch::Dashboard"].values()
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(body.replace("${AWS::Region}", "us-east-1"))["widgets"]
+    by_title = {widget["properties"]["title"]: widget["properties"] for widget in widgets}
+    prefix = f"favorites-{packaged.stage}-"
+    for alarm in _alarms(packaged).values():
+        graph = by_title[alarm["AlarmName"].removeprefix(prefix)]
+        # Same metrics, dimensions, statistics, periods and expressions; the
+        # line the alarm compares is the one drawn.
+        assert [_as_alarm_query(row) for row in graph["metrics"]] == alarm["Metrics"]
+        assert graph["annotations"]["horizontal"][0]["value"] == alarm["Threshold"]
