@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from chalicelib.settings import DEV_CURSOR_SECRET
-from infra import monitoring, tables
+from infra import logs, tables
 from infra import template as merge
 from infra.package import (
     Package,
@@ -229,7 +229,7 @@ def test_every_role_carries_its_functions_policy_narrowed_to_the_stack(
     roles = {k: v for k, v in resources.items() if v["Type"] == "AWS::IAM::Role"}
     # The functions' roles, and API Gateway's role for writing access logs
     # (test_operations checks that one).
-    assert set(roles) == {*merge.ROLES, monitoring.API_GATEWAY_LOG_ROLE}
+    assert set(roles) == {*merge.ROLES, logs.API_GATEWAY_LOG_ROLE}
     functions = {k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function"}
     assert functions == set(FUNCTIONS)
     for function, (logical_id, role_id) in merge.FUNCTIONS.items():

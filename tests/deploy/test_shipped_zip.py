@@ -27,14 +27,8 @@ import boto3
 import pytest
 
 from chalicelib.aws import DEPLOYED_SERVICES
-from infra.package import (
-    Package,
-    PackageError,
-    check_imports_kept,
-    check_interpreter,
-    runtime_of,
-    ship_zip,
-)
+from infra.package import Package
+from infra.shipped_zip import ShipError, check_imports_kept, check_interpreter, runtime_of, ship_zip
 from infra.tables import TableNames, ensure_tables
 from local.dynamodb_local import free_port
 from tests.support import stream_event, stream_record
@@ -311,11 +305,11 @@ def test_packaging_refuses_another_python_than_the_runtime(
     packaged: Package, tmp_path: Path
 ) -> None:
     other = f"python3.{sys.version_info.minor + 1}"
-    with pytest.raises(PackageError, match=f"Runtime is {other}"):
+    with pytest.raises(ShipError, match=f"Runtime is {other}"):
         check_interpreter(other)
     copy = tmp_path / "deployment.zip"
     shutil.copy(packaged.zip_path, copy)
-    with pytest.raises(PackageError):
+    with pytest.raises(ShipError):
         ship_zip(copy, other)
     assert copy.read_bytes() == packaged.zip_path.read_bytes()  # left as it was
     template = packaged.template()
@@ -323,7 +317,7 @@ def test_packaging_refuses_another_python_than_the_runtime(
         r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"
     )
     function["Properties"]["Runtime"] = other
-    with pytest.raises(PackageError, match=r"one python3\.x Runtime"):
+    with pytest.raises(ShipError, match=r"one python3\.x Runtime"):
         runtime_of(template)
 
 
@@ -333,5 +327,5 @@ def test_packaging_refuses_to_drop_a_module_the_app_imports(tmp_path: Path) -> N
     (tmp_path / "chalicelib" / "view.py").write_text("from strawberry.chalice.views import X\n")
     check_imports_kept(tmp_path)  # both are shipped
     (tmp_path / "chalicelib" / "django.py").write_text("from strawberry.django import views\n")
-    with pytest.raises(PackageError, match=r"strawberry\.django"):
+    with pytest.raises(ShipError, match=r"strawberry\.django"):
         check_imports_kept(tmp_path)
