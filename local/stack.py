@@ -404,8 +404,10 @@ class Stack:
         parts = {name: part.snapshot(now) for name, part in self.supervisor.parts.items()}
         if self.backend == "moto":
             parts["dynamodb"] = {"title": "moto (in the stack's process)", "state": "up"}
-        parts["worker"] = {**parts["worker"], **self.watch.status(now)}
-        worker = {k: v for k, v in parts["worker"].items() if k not in ("title", "log")}
+        worker: dict[str, Any] = {}
+        if "worker" in parts:  # not when the start failed before the parts were set up
+            parts["worker"] = {**parts["worker"], **self.watch.status(now)}
+            worker = {k: v for k, v in parts["worker"].items() if k not in ("title", "log")}
         status.write(
             self.data,
             {**self.running, **extra, "parts": parts, "worker": worker, "updated_at": now},
