@@ -16,8 +16,8 @@ from chalice.app import (
 )
 
 from chalicelib import logs, services
-from chalicelib.aggregation import handle_stream_batch, remaining_seconds
 from chalicelib.settings import get_settings
+from chalicelib.stream.handler import handle_stream_batch, remaining_seconds
 
 settings = get_settings()
 app = Chalice(app_name="favorites")

@@ -364,7 +364,7 @@ def _all_counts(client: DynamoDBClient, table: str) -> dict[str, int]:
 
 def aggregation(client: DynamoDBClient, runs: int, batches: int) -> Section:
     from chalicelib import services  # noqa: PLC0415
-    from chalicelib.aggregation import handle_stream_batch  # noqa: PLC0415
+    from chalicelib.stream.handler import handle_stream_batch  # noqa: PLC0415
     from infra.tables import TableNames  # noqa: PLC0415
 
     section = Section("2. Aggregation cost")

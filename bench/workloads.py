@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.aggregation import CountsWriter, FavoriteEvent, plan_chunks
 from chalicelib.counts import CountKey
+from chalicelib.stream.plan import plan_chunks
+from chalicelib.stream.records import FavoriteEvent
+from chalicelib.stream.writer import CountsWriter
 from chalicelib.windows import buckets_for
 from tests.support import stream_record
 

@@ -30,7 +30,7 @@ from typing import Any
 COUNT = "Count"
 SECONDS = "Seconds"
 
-# The stream handler, per batch (chalicelib.aggregation.BatchReport).
+# The stream handler, per batch (chalicelib.stream.report.BatchReport).
 STREAM_METRICS: Mapping[str, str] = {
     "records": COUNT,
     "applied": COUNT,

@@ -16,9 +16,10 @@ from pathlib import Path
 import botocore.session
 import pytest
 
-from chalicelib.aggregation import CountsWriter, FavoriteEvent
 from chalicelib.favorites import BY_USER_INDEX
 from chalicelib.rankings import BY_COUNT_INDEX
+from chalicelib.stream.records import FavoriteEvent
+from chalicelib.stream.writer import CountsWriter
 from infra import tables
 from infra.stages import API_HANDLER, DEPLOYABLE_STAGES, ROOT, stage
 

@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib import aggregation, tracing
-from chalicelib.aggregation import FavoriteEvent, lag_seconds, parse_record, written_at
+from chalicelib import tracing
 from chalicelib.logs import JsonFormatter
 from chalicelib.metrics import MetricSpace
+from chalicelib.stream import handler
+from chalicelib.stream.lag import lag_seconds, written_at
+from chalicelib.stream.records import FavoriteEvent, parse_record
 from tests.support import FAVORITES_TABLE, stream_record
 
 # DynamoDB Local stamps records to the minute: 12:00:00 for a write at 12:00:41.250.
@@ -87,7 +89,7 @@ def test_the_batch_log_line_and_the_trace_carry_the_same_lag(monkeypatch, caplog
     monkeypatch.setattr(time, "time", lambda: WRITE + 0.75)
     record = stream_record("INSERT", created_at=at(WRITE), approximate_creation=MINUTE)
     with caplog.at_level(logging.INFO, logger="chalicelib"):
-        aggregation.handle_stream_batch(
+        handler.handle_stream_batch(
             [record],
             writer(MemoryTransactions(), FakeTime()),
             FAVORITES_TABLE,

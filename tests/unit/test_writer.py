@@ -11,19 +11,16 @@ from typing import Any, cast
 
 import pytest
 
-from chalicelib import aggregation, tracing
-from chalicelib.aggregation import (
-    MAX_WRITE_ATTEMPTS,
-    CountsWriter,
-    FavoriteEvent,
-    WriteFailed,
-    handle_stream_batch,
-    plan_chunks,
-    process_batch,
-)
+from chalicelib import tracing
 from chalicelib.counts import MARKER_PREFIX
 from chalicelib.logs import JsonFormatter
 from chalicelib.metrics import MetricSpace
+from chalicelib.stream import records
+from chalicelib.stream.batch import process_batch
+from chalicelib.stream.handler import handle_stream_batch
+from chalicelib.stream.plan import plan_chunks
+from chalicelib.stream.records import FavoriteEvent
+from chalicelib.stream.writer import MAX_WRITE_ATTEMPTS, CountsWriter, WriteFailed
 from chalicelib.windows import format_timestamp
 from tests.faults import FaultyClient, cancelled, conflict, invalid, throttled, timed_out
 from tests.support import COUNTS_TABLE, FAVORITES_TABLE, stream_record
@@ -242,7 +239,7 @@ def test_the_handler_reports_its_work_in_annotations_and_one_json_log_line(monke
     monkeypatch.setattr(tracing, "subsegment", subsegment)
     memory = MemoryTransactions()
     applied = stream_record("INSERT", "r1", "u1", NOV, approximate_creation=1000.0)
-    writer(memory, FakeTime()).write(plan_chunks([aggregation.parse_record(applied)])[0])  # type: ignore[list-item]
+    writer(memory, FakeTime()).write(plan_chunks([records.parse_record(applied)])[0])  # type: ignore[list-item]
     batch = [
         applied,
         stream_record("INSERT", "r1", "u2", NOV, approximate_creation=1010.0),
