@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from chalicelib import aws, services
-from chalicelib.reconcile import Reconciler, ReconcileStore
+from chalicelib.reconcile.reconciler import Reconciler
+from chalicelib.reconcile.store import ReconcileStore
 from chalicelib.settings import get_settings
 from infra.tables import TableNames, ensure_tables, stream_arn
 from local.dynamodb_local import DynamoDBLocal, free_port, java

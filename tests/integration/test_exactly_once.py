@@ -23,7 +23,7 @@ import pytest
 from chalicelib import aws
 from chalicelib.counts import MARKER_PREFIX
 from chalicelib.favorites import FavoritesStore
-from chalicelib.reconcile import Reconciler
+from chalicelib.reconcile.reconciler import Reconciler
 from chalicelib.stream.batch import process_batch
 from chalicelib.stream.report import BatchReport
 from chalicelib.stream.writer import CountsWriter

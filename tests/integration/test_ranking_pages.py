@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from chalicelib.rankings import RankingStore
-from local.reshard import reshard
+from ops.reshard import reshard
 from tests.integration.test_sharding import load_counts
 from tests.integration.test_ties import CountingClient
 from tests.support import COUNTS_TABLE, put_counts

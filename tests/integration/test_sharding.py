@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.rankings import RankingStore
 from chalicelib.sharding import PartitionMismatch, expected_partition_mismatches, rank_partition
-from local.reshard import move_item, reshard
+from ops.reshard import move_item, reshard
 from tests.support import COUNTS_TABLE
 
 pytestmark = pytest.mark.integration
@@ -113,7 +113,8 @@ def test_a_move_never_overwrites_an_item_that_moved_or_went(dynamodb):
 
 
 def test_the_reconciler_reports_counts_left_in_the_old_partitions(dynamodb):
-    from chalicelib.reconcile import Reconciler, ReconcileStore
+    from chalicelib.reconcile.reconciler import Reconciler
+    from chalicelib.reconcile.store import ReconcileStore
 
     load_counts(dynamodb, shards=1)
     store = ReconcileStore(dynamodb, "favorites-test", COUNTS_TABLE, segments=2)

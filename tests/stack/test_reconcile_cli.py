@@ -1,4 +1,4 @@
-"""``python -m local.reconcile_cli`` with no option finds the running local stack by itself."""
+"""``python -m ops.reconcile`` with no option finds the running local stack by itself."""
 
 from __future__ import annotations
 

@@ -128,10 +128,10 @@ def test_the_api_runs_with_the_slow_client_bounds(watched: Stack):
 
 
 def run_reconcile(stack: Stack, *options: str) -> subprocess.CompletedProcess[str]:
-    """``python -m local.reconcile_cli`` from the folder holding the stack's ``.data``."""
+    """``python -m ops.reconcile`` from the folder holding the stack's ``.data``."""
     env = {**stack_environment(), "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "local.reconcile_cli", *options],
+        [sys.executable, "-m", "ops.reconcile", *options],
         cwd=stack.data_dir.parent,
         env=env,
         capture_output=True,

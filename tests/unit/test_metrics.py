@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib import logs
 from chalicelib.metrics import RECONCILE_METRICS, STREAM_METRICS, MetricSpace, embed
-from chalicelib.reconcile import ReconcileReport
+from chalicelib.reconcile.report import ReconcileReport
 from chalicelib.stream.report import BatchReport
 
 # CloudWatch's units (MetricDatum.Unit).
