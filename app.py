@@ -57,7 +57,7 @@ def graphql() -> Response:
     # Imported on first use: the stream handler never loads strawberry.
     from chalicelib.api.view import handle  # noqa: PLC0415
 
-    return handle(_request(), public=False)
+    return handle(_request(), public=False, stores=services)
 
 
 @app.route(
@@ -67,7 +67,7 @@ def public_graphql() -> Response:
     logs.bind(request_id=_gateway_request_id(), operation="public_graphql")
     from chalicelib.api.view import handle  # noqa: PLC0415
 
-    return handle(_request(), public=True)
+    return handle(_request(), public=True, stores=services)
 
 
 @app.on_dynamodb_record(
