@@ -28,8 +28,8 @@ from bench.dynamo import (
 )
 from bench.stats import Figure, figure, percentile, ratio, timed
 from bench.workloads import ZIPF_EXPONENT, hot_bucket_hour, stream_batches
+from devtools.events import stream_record
 from local.tokens import token
-from tests.support import stream_record
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -448,7 +448,7 @@ def aggregation(client: DynamoDBClient, runs: int, batches: int) -> Section:
 
 
 def _count_items(restaurants: range, bucket: str, shards: int) -> list[dict[str, Any]]:
-    from tests.support import count_items  # noqa: PLC0415
+    from devtools.items import count_items  # noqa: PLC0415
 
     # Popularity falls off like Zipf: a few clear leaders, a long tail of ties.
     counts = {f"r{index:06d}": max(1, int(100_000 / (index + 1) ** 1.1)) for index in restaurants}
@@ -538,7 +538,7 @@ def _tie_heavy_point(client: DynamoDBClient, section: Section, runs: int) -> Non
     """top(10) where the 10th row falls inside thousands of ties, at S=1."""
     from chalicelib.rankings import RankingStore  # noqa: PLC0415
     from chalicelib.settings import DEFAULT_RANKING_TIE_READ_LIMIT  # noqa: PLC0415
-    from tests.support import count_items  # noqa: PLC0415
+    from devtools.items import count_items  # noqa: PLC0415
 
     bucket = "DAY#2026-11-23"
     counts = {f"t{index:06d}": 1 for index in range(TIE_HEAVY_TIES)} | {"a": 9, "b": 8, "c": 7}
@@ -576,7 +576,7 @@ def ranking_pages(client: DynamoDBClient, depths: list[int], runs: int) -> Secti
     """A 100-row page of ``topRestaurants(after:)`` at several depths, against reading
     the index from the top down to the page."""
     from chalicelib.rankings import RankedRestaurant, RankingStore  # noqa: PLC0415
-    from tests.support import count_items  # noqa: PLC0415
+    from devtools.items import count_items  # noqa: PLC0415
 
     section = Section("3b. Ranking pages past 100")
     first = 100
