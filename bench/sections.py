@@ -23,11 +23,11 @@ from bench.dynamo import (
     FAVORITES_TABLE,
     batch_put,
     bench_environment,
-    counting,
     fresh_tables,
 )
 from bench.stats import Figure, figure, percentile, ratio, timed
 from bench.workloads import ZIPF_EXPONENT, hot_bucket_hour, stream_batches
+from devtools.calls import counting
 from devtools.events import stream_record
 from local.tokens import token
 
@@ -412,7 +412,7 @@ def aggregation(client: DynamoDBClient, runs: int, batches: int) -> Section:
                     baselines.naive_handle(batch, client, naive_table)
 
             for label, call in (("ours", ours), ("naive", naive)):
-                with counting(client) as counter:
+                with counting(client, read_units=True) as counter:
                     seconds = timed(call)
                 rates[label].append(records / seconds)
                 units[label].append(2 * counter.actions / records)
@@ -492,7 +492,7 @@ def ranking_reads(client: DynamoDBClient, sizes: list[int], runs: int, scan_runs
             store = RankingStore(client, COUNTS_TABLE, shards)
             answer = [(r.restaurant_id, r.favorite_count) for r in store.top(bucket, 10)]
             assert answer == expected, (shards, answer, expected)
-            with counting(client) as counter:
+            with counting(client, read_units=True) as counter:
                 latencies = [timed(partial(store.top, bucket, 10)) * 1000 for _ in range(runs)]
             top_latency[shards] = figure(latencies, "ms")
             section.row(
@@ -506,7 +506,7 @@ def ranking_reads(client: DynamoDBClient, sizes: list[int], runs: int, scan_runs
             )
             section.numbers[f"top_rcu_s{shards}_{size}"] = counter.read_units / runs
             section.numbers[f"top_ms_s{shards}_{size}"] = top_latency[shards].median
-        with counting(client) as counter:
+        with counting(client, read_units=True) as counter:
             scans = [
                 timed(lambda: baselines.scan_top(client, COUNTS_TABLE, "ALL", 10)) * 1000
                 for _ in range(scan_runs)
@@ -547,7 +547,7 @@ def _tie_heavy_point(client: DynamoDBClient, section: Section, runs: int) -> Non
         store = RankingStore(client, COUNTS_TABLE, 1, tie_read_limit=limit)
         answer = [r.favorite_count for r in store.top(bucket, 10)]
         assert answer == [9, 8, 7] + [1] * 7, answer
-        with counting(client) as counter:
+        with counting(client, read_units=True) as counter:
             latencies = [timed(partial(store.top, bucket, 10)) * 1000 for _ in range(runs)]
         section.row(
             f"{len(counts):,} (tie-heavy)",
@@ -628,7 +628,7 @@ def ranking_pages(client: DynamoDBClient, depths: list[int], runs: int) -> Secti
             page = store.page(bucket, first, after)
             assert [(r.restaurant_id, r.favorite_count) for r in page] == expected, (depth, shards)
             assert page[0].rank == depth + 1
-            with counting(client) as counter:
+            with counting(client, read_units=True) as counter:
                 latencies = [
                     timed(partial(store.page, bucket, first, after)) * 1000 for _ in range(runs)
                 ]
@@ -649,7 +649,7 @@ def ranking_pages(client: DynamoDBClient, depths: list[int], runs: int) -> Secti
         partition = f"{series[1]}#0"
         answer = baselines.page_from_the_top(client, COUNTS_TABLE, partition, depth, first)
         assert answer == expected, depth
-        with counting(client) as counter:
+        with counting(client, read_units=True) as counter:
             latencies = [
                 timed(
                     partial(

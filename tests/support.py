@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from devtools.calls import counting
 from devtools.events import FAVORITES_TABLE, stream_event, stream_record
 from devtools.items import count_items
 from local.tokens import token
@@ -83,18 +84,10 @@ def recorded_spans(monkeypatch: Any) -> Iterator[list[dict[str, Any]]]:
 
 @contextmanager
 def dynamodb_calls(client: Any) -> Iterator[Counter[str]]:
-    """Count the DynamoDB calls ``client`` sends, by operation (botocore's event hooks,
-    so the code under test runs unchanged; retries by botocore are not extra calls)."""
-    calls: Counter[str] = Counter()
-
-    def count(model: Any, **_: Any) -> None:
-        calls[model.name] += 1
-
-    client.meta.events.register("before-call.dynamodb", count)
-    try:
-        yield calls
-    finally:
-        client.meta.events.unregister("before-call.dynamodb", count)
+    """The DynamoDB calls ``client`` sends inside the block, by operation
+    (``devtools.calls``: the code under test runs unchanged)."""
+    with counting(client) as counter:
+        yield counter.calls
 
 
 def put_counts(client: Any, bucket: str, counts: dict[str, int], shards: int = 1) -> None:
