@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.windows import format_timestamp
+from devtools.items import FAVORITES_TABLE
 
-# The favorites table the records come from unless told otherwise: the test tiers'.
-FAVORITES_TABLE = "favorites-test"
+# The stream the records come from unless told otherwise: the test tiers' table's.
 STREAM_ARN = (
     f"arn:aws:dynamodb:us-east-1:123456789012:table/{FAVORITES_TABLE}"
     "/stream/2026-11-01T00:00:00.000"

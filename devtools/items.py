@@ -6,6 +6,10 @@ from typing import Any
 
 from chalicelib.sharding import rank_partition
 
+# The tables the test tiers create (the benchmarks name their own).
+FAVORITES_TABLE = "favorites-test"
+COUNTS_TABLE = "favorite-counts-test"
+
 
 def count_items(bucket: str, counts: dict[str, int], shards: int = 1) -> list[dict[str, Any]]:
     """Count items as the stream handler leaves them, ranking key included."""

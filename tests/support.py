@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from devtools.calls import counting
-from devtools.events import FAVORITES_TABLE, stream_event, stream_record
-from devtools.items import count_items
+from devtools.events import stream_event, stream_record
+from devtools.items import COUNTS_TABLE, FAVORITES_TABLE, count_items
 from local.tokens import token
 
 __all__ = [
@@ -30,8 +30,6 @@ __all__ = [
     "stream_event",
     "stream_record",
 ]
-
-COUNTS_TABLE = "favorite-counts-test"
 
 
 def graphql(

@@ -28,8 +28,8 @@ from chalicelib.stream.batch import process_batch
 from chalicelib.stream.report import BatchReport
 from chalicelib.stream.writer import CountsWriter
 from chalicelib.windows import buckets_for
+from devtools.faults import Crash, FaultyClient, conflict, invalid, throttled
 from local.stream_worker import StreamWorker
-from tests.faults import Crash, FaultyClient, conflict, invalid, throttled
 from tests.support import COUNTS_TABLE, FAVORITES_TABLE, stream_record
 
 pytestmark = pytest.mark.integration

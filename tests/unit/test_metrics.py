@@ -194,13 +194,13 @@ def test_a_quieter_log_level_keeps_the_report_lines_and_so_the_metrics(
     lambda_logging: io.StringIO,
 ) -> None:
     from chalicelib.stream.handler import handle_stream_batch
+    from devtools.fakes import FakeTime, MemoryTransactions, counts_writer
     from tests.support import FAVORITES_TABLE, stream_record
-    from tests.unit.test_writer import FakeTime, MemoryTransactions, writer
 
     logs.configure("prod", "ERROR", {"AWS_LAMBDA_FUNCTION_NAME": "favorites-prod-aggregate"})
     logging.getLogger("chalicelib.stream").warning("a warning LOG_LEVEL=ERROR drops")
     handle_stream_batch(
-        [stream_record("INSERT")], writer(MemoryTransactions(), FakeTime()), FAVORITES_TABLE,
+        [stream_record("INSERT")], counts_writer(MemoryTransactions(), FakeTime()), FAVORITES_TABLE,
         metrics=SPACE,
     )  # fmt: skip
     (line,) = [json.loads(text) for text in lambda_logging.getvalue().splitlines()]
