@@ -7,23 +7,27 @@ too); they are named here as well, so each test imports from one place.
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from chalicelib.sharding import rank_partition
 from devtools.calls import counting
 from devtools.events import stream_event, stream_record
 from devtools.items import COUNTS_TABLE, FAVORITES_TABLE, count_items
 from local.tokens import token
 
 __all__ = [
+    "BUCKETS",
     "COUNTS_TABLE",
     "FAVORITES_TABLE",
     "count_items",
     "dynamodb_calls",
     "error_codes",
     "graphql",
+    "load_counts",
     "put_counts",
     "put_favorites",
     "recorded_spans",
@@ -111,3 +115,33 @@ def put_favorites(client: Any, user: str, restaurants: list[str]) -> None:
             for restaurant in restaurants[start : start + 25]
         ]
         client.batch_write_item(RequestItems={FAVORITES_TABLE: requests})
+
+
+# The buckets load_counts fills.
+BUCKETS = ("ALL", "MONTH#2026-11")
+
+
+def load_counts(client: Any, shards: int) -> dict[str, list[tuple[str, int]]]:
+    """300 restaurants with counts 0..6 (ties everywhere), plus markers; the truth per bucket."""
+    rng = random.Random(6)
+    items: list[dict[str, Any]] = []
+    truth: dict[str, list[tuple[str, int]]] = {bucket: [] for bucket in BUCKETS}
+    for index in range(300):
+        restaurant = f"r{index:03d}"
+        for bucket in BUCKETS:
+            count = rng.randint(0, 6)
+            items.append(
+                {
+                    "restaurant_id": {"S": restaurant},
+                    "bucket": {"S": bucket},
+                    "favorite_count": {"N": str(count)},
+                    "rank_partition": {"S": rank_partition(bucket, restaurant, shards)},
+                }
+            )
+            if count > 0:  # unfavorited down to zero: not listed
+                truth[bucket].append((restaurant, count))
+        items.append({"restaurant_id": {"S": f"#EVENT#{index}"}, "bucket": {"S": "MARKER"}})
+    for start in range(0, len(items), 25):
+        requests = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        client.batch_write_item(RequestItems={COUNTS_TABLE: requests})
+    return {bucket: sorted(pairs, key=lambda p: (-p[1], p[0])) for bucket, pairs in truth.items()}

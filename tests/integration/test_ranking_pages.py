@@ -9,8 +9,7 @@ import pytest
 from chalicelib.rankings import RankingStore
 from devtools.calls import counting
 from ops.reshard import reshard
-from tests.integration.test_sharding import load_counts
-from tests.support import COUNTS_TABLE, put_counts
+from tests.support import COUNTS_TABLE, load_counts, put_counts
 
 pytestmark = pytest.mark.integration
 

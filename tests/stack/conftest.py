@@ -191,3 +191,17 @@ def wait_for(condition: Any, timeout: float = 20.0, what: str = "condition") -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout}s")
         time.sleep(0.2)
+
+
+def run_reconcile(stack: Stack, *options: str) -> subprocess.CompletedProcess[str]:
+    """``python -m ops.reconcile`` from the folder holding the stack's ``.data``."""
+    env = {**stack_environment(), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "ops.reconcile", *options],
+        cwd=stack.data_dir.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
