@@ -24,6 +24,7 @@ import pytest
 
 from local import status
 from local.dynamodb_local import free_port, java
+from local.processes import wait_until
 from local.tokens import token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,14 +184,8 @@ def current(stack: Stack) -> dict[str, Any]:
 
 
 def wait_for(condition: Any, timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        time.sleep(0.2)
+    """``local.processes.wait_until`` with the stack tests' defaults."""
+    return wait_until(condition, timeout, what, interval=0.2)
 
 
 def run_reconcile(stack: Stack, *options: str) -> subprocess.CompletedProcess[str]:
