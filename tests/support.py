@@ -7,11 +7,14 @@ too); they are named here as well, so each test imports from one place.
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
+
+import pytest
 
 from chalicelib.sharding import rank_partition
 from devtools.calls import counting
@@ -31,9 +34,18 @@ __all__ = [
     "put_counts",
     "put_favorites",
     "recorded_spans",
+    "skip_unless_ci",
     "stream_event",
     "stream_record",
 ]
+
+
+def skip_unless_ci(missing: str, needed_for: str) -> NoReturn:
+    """A tool a test needs is missing: skip, except under ``CI=true``, where every
+    test must run, so it fails naming what to install."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{needed_for} under CI=true, but {missing}")
+    pytest.skip(missing)
 
 
 def graphql(

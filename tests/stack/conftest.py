@@ -26,6 +26,7 @@ from local import status
 from local.dynamodb_local import free_port, java
 from local.processes import wait_until
 from local.tokens import token
+from tests.support import skip_unless_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 # What tests/conftest.py sets for the in-process tiers; the stack brings its own stage.
@@ -146,9 +147,7 @@ class Stack:
 
 def require_java() -> None:
     if java() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Java is required for the stack tests under CI=true")
-        pytest.skip("Java is not installed: DynamoDB Local cannot run")
+        skip_unless_ci("Java is not installed: DynamoDB Local cannot run", "Java is required")
 
 
 @pytest.fixture(scope="session")
