@@ -15,7 +15,6 @@ the count in between, the condition fails and the bucket is checked again, so
 a concurrent +1 is never overwritten. Items that should not exist are set to
 zero, not deleted, like the stream leaves them.
 
-
 One module per reason to change: ``tally`` (pure: what the counts should be
 and how they differ), ``store`` (the AWS calls, given their client and table
 names), ``report`` (a run's findings, its log lines and metrics) and
