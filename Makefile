@@ -74,6 +74,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Benchmarks are not tests: they measure and write BENCHMARKS.md (about ten minutes).
 bench: install

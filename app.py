@@ -15,8 +15,8 @@ from chalice.app import (
 )
 
 from chalicelib import cors, logs, services
-from chalicelib.aggregation import handle_stream_batch, remaining_seconds
 from chalicelib.settings import get_settings
+from chalicelib.stream.handler import handle_stream_batch, remaining_seconds
 
 settings = get_settings()
 app = Chalice(app_name="favorites")
@@ -61,7 +61,7 @@ def graphql() -> Response:
     # Imported on first use: the stream handler never loads strawberry.
     from chalicelib.api.view import handle  # noqa: PLC0415
 
-    return _with_cors(handle(_request(), public=False))
+    return _with_cors(handle(_request(), public=False, stores=services))
 
 
 # Preflights carry no token: they are answered without the authorizer, and with
@@ -76,7 +76,7 @@ def public_graphql() -> Response:
     logs.bind(request_id=_gateway_request_id(), operation="public_graphql")
     from chalicelib.api.view import handle  # noqa: PLC0415
 
-    return _with_cors(handle(_request(), public=True))
+    return _with_cors(handle(_request(), public=True, stores=services))
 
 
 @app.route("/public/graphql", methods=["OPTIONS"])

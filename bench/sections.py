@@ -23,13 +23,13 @@ from bench.dynamo import (
     FAVORITES_TABLE,
     batch_put,
     bench_environment,
-    counting,
     fresh_tables,
 )
 from bench.stats import Figure, figure, percentile, ratio, timed
 from bench.workloads import ZIPF_EXPONENT, hot_bucket_hour, stream_batches
+from devtools.calls import counting
+from devtools.events import stream_record
 from local.tokens import token
-from tests.support import stream_record
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -364,7 +364,7 @@ def _all_counts(client: DynamoDBClient, table: str) -> dict[str, int]:
 
 def aggregation(client: DynamoDBClient, runs: int, batches: int) -> Section:
     from chalicelib import services  # noqa: PLC0415
-    from chalicelib.aggregation import handle_stream_batch  # noqa: PLC0415
+    from chalicelib.stream.handler import handle_stream_batch  # noqa: PLC0415
     from infra.tables import TableNames  # noqa: PLC0415
 
     section = Section("2. Aggregation cost")
@@ -412,7 +412,7 @@ def aggregation(client: DynamoDBClient, runs: int, batches: int) -> Section:
                     baselines.naive_handle(batch, client, naive_table)
 
             for label, call in (("ours", ours), ("naive", naive)):
-                with counting(client) as counter:
+                with counting(client, read_units=True) as counter:
                     seconds = timed(call)
                 rates[label].append(records / seconds)
                 units[label].append(2 * counter.actions / records)
@@ -448,7 +448,7 @@ def aggregation(client: DynamoDBClient, runs: int, batches: int) -> Section:
 
 
 def _count_items(restaurants: range, bucket: str, shards: int) -> list[dict[str, Any]]:
-    from tests.support import count_items  # noqa: PLC0415
+    from devtools.items import count_items  # noqa: PLC0415
 
     # Popularity falls off like Zipf: a few clear leaders, a long tail of ties.
     counts = {f"r{index:06d}": max(1, int(100_000 / (index + 1) ** 1.1)) for index in restaurants}
@@ -492,7 +492,7 @@ def ranking_reads(client: DynamoDBClient, sizes: list[int], runs: int, scan_runs
             store = RankingStore(client, COUNTS_TABLE, shards)
             answer = [(r.restaurant_id, r.favorite_count) for r in store.top(bucket, 10)]
             assert answer == expected, (shards, answer, expected)
-            with counting(client) as counter:
+            with counting(client, read_units=True) as counter:
                 latencies = [timed(partial(store.top, bucket, 10)) * 1000 for _ in range(runs)]
             top_latency[shards] = figure(latencies, "ms")
             section.row(
@@ -506,7 +506,7 @@ def ranking_reads(client: DynamoDBClient, sizes: list[int], runs: int, scan_runs
             )
             section.numbers[f"top_rcu_s{shards}_{size}"] = counter.read_units / runs
             section.numbers[f"top_ms_s{shards}_{size}"] = top_latency[shards].median
-        with counting(client) as counter:
+        with counting(client, read_units=True) as counter:
             scans = [
                 timed(lambda: baselines.scan_top(client, COUNTS_TABLE, "ALL", 10)) * 1000
                 for _ in range(scan_runs)
@@ -538,7 +538,7 @@ def _tie_heavy_point(client: DynamoDBClient, section: Section, runs: int) -> Non
     """top(10) where the 10th row falls inside thousands of ties, at S=1."""
     from chalicelib.rankings import RankingStore  # noqa: PLC0415
     from chalicelib.settings import DEFAULT_RANKING_TIE_READ_LIMIT  # noqa: PLC0415
-    from tests.support import count_items  # noqa: PLC0415
+    from devtools.items import count_items  # noqa: PLC0415
 
     bucket = "DAY#2026-11-23"
     counts = {f"t{index:06d}": 1 for index in range(TIE_HEAVY_TIES)} | {"a": 9, "b": 8, "c": 7}
@@ -547,7 +547,7 @@ def _tie_heavy_point(client: DynamoDBClient, section: Section, runs: int) -> Non
         store = RankingStore(client, COUNTS_TABLE, 1, tie_read_limit=limit)
         answer = [r.favorite_count for r in store.top(bucket, 10)]
         assert answer == [9, 8, 7] + [1] * 7, answer
-        with counting(client) as counter:
+        with counting(client, read_units=True) as counter:
             latencies = [timed(partial(store.top, bucket, 10)) * 1000 for _ in range(runs)]
         section.row(
             f"{len(counts):,} (tie-heavy)",
@@ -576,7 +576,7 @@ def ranking_pages(client: DynamoDBClient, depths: list[int], runs: int) -> Secti
     """A 100-row page of ``topRestaurants(after:)`` at several depths, against reading
     the index from the top down to the page."""
     from chalicelib.rankings import RankedRestaurant, RankingStore  # noqa: PLC0415
-    from tests.support import count_items  # noqa: PLC0415
+    from devtools.items import count_items  # noqa: PLC0415
 
     section = Section("3b. Ranking pages past 100")
     first = 100
@@ -628,7 +628,7 @@ def ranking_pages(client: DynamoDBClient, depths: list[int], runs: int) -> Secti
             page = store.page(bucket, first, after)
             assert [(r.restaurant_id, r.favorite_count) for r in page] == expected, (depth, shards)
             assert page[0].rank == depth + 1
-            with counting(client) as counter:
+            with counting(client, read_units=True) as counter:
                 latencies = [
                     timed(partial(store.page, bucket, first, after)) * 1000 for _ in range(runs)
                 ]
@@ -649,7 +649,7 @@ def ranking_pages(client: DynamoDBClient, depths: list[int], runs: int) -> Secti
         partition = f"{series[1]}#0"
         answer = baselines.page_from_the_top(client, COUNTS_TABLE, partition, depth, first)
         assert answer == expected, depth
-        with counting(client) as counter:
+        with counting(client, read_units=True) as counter:
             latencies = [
                 timed(
                     partial(

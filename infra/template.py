@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import aws
-from chalicelib.aggregation import FavoriteEvent, plan_chunks
+from chalicelib.stream.plan import plan_chunks
+from chalicelib.stream.records import FavoriteEvent
 from infra import alarms, dashboard, logs, tables
 from infra.stages import API_HANDLER, Stage
 

@@ -208,7 +208,12 @@ def test_both_paths_run_read_only_from_the_zip_on_its_own_bytecode(
             from_zip[name] = module
         else:  # the standard library, never the project tree or a venv
             assert any(path.is_relative_to(root) for root in stdlib), (name, path)
-    for expected in ("app", "chalicelib.aggregation", "chalicelib.api.view", "strawberry.chalice"):
+    for expected in (
+        "app",
+        "chalicelib.stream.handler",
+        "chalicelib.api.view",
+        "strawberry.chalice",
+    ):
         assert expected in from_zip
     for expected in ("botocore.client", "aws_xray_sdk.core", "graphql.execution"):
         assert expected in from_zip

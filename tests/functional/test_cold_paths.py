@@ -55,7 +55,7 @@ def test_stream_handler_cold_path_never_loads_graphql():
     report = json.loads(result.stdout.splitlines()[-1])
     assert report["answer"] == {"batchItemFailures": []}
     assert report["stored"] == "1"  # the batch really ran
-    assert "chalicelib.aggregation" in report["loaded"]
+    assert "chalicelib.stream.handler" in report["loaded"]
     assert not [m for m in report["loaded"] if m.split(".")[0] in ("strawberry", "graphql")]
     assert "chalicelib.api.schema" not in report["loaded"]
 

@@ -9,7 +9,6 @@ Skips only where Node.js or the gateway's packages are missing, never under CI=t
 from __future__ import annotations
 
 import json
-import os
 import select
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ import requests
 
 from local.tokens import token
 from tests.stack.conftest import ROOT, Stack, post, wait_for
+from tests.support import skip_unless_ci
 
 pytestmark = pytest.mark.integration
 
@@ -35,9 +35,10 @@ def require_gateway() -> str:
     node = shutil.which("node")
     installed = (FEDERATION / "node_modules" / "@apollo" / "gateway").is_dir()
     if node is None or not installed:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Node.js and tests/federation's packages are required under CI=true")
-        pytest.skip("Node.js or tests/federation/node_modules missing (make test installs them)")
+        skip_unless_ci(
+            "Node.js or tests/federation/node_modules missing (make test installs them)",
+            "Node.js and tests/federation's packages are required",
+        )
     return node
 
 

@@ -29,6 +29,7 @@ from tests.stack.conftest import (
     descendants,
     post,
     require_java,
+    run_reconcile,
     stack_environment,
     wait_for,
     worker_passes,
@@ -126,20 +127,6 @@ def test_the_api_runs_with_the_slow_client_bounds(watched: Stack):
     command = psutil.Process(part(watched, "api")["pid"]).cmdline()
     assert command[command.index("--client-timeout") + 1] == "10.0"
     assert command[command.index("--max-connections") + 1] == "64"
-
-
-def run_reconcile(stack: Stack, *options: str) -> subprocess.CompletedProcess[str]:
-    """``python -m local.reconcile_cli`` from the folder holding the stack's ``.data``."""
-    env = {**stack_environment(), "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "local.reconcile_cli", *options],
-        cwd=stack.data_dir.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def board_text(stack: Stack) -> str:
