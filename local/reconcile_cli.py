@@ -24,40 +24,49 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
 class ProgressBar:
-    """Items scanned per table against DynamoDB's approximate item count, on stderr.
+    """Items scanned per table against DynamoDB's approximate item count, on stderr (rich).
 
-    Printed by hand rather than with a progress-bar package: one line of text
-    is all it takes, and the dev requirements stay as they are.
+    The count is refreshed about every six hours: a table's total grows to what
+    has been scanned when it is behind.
     """
 
-    def __init__(self, totals: dict[str, int], stream: TextIO = sys.stderr) -> None:
-        self._totals = totals
+    def __init__(self, totals: dict[str, int], console: Console | None = None) -> None:
+        self._totals = dict(totals)
         self._done = dict.fromkeys(totals, 0)
-        self._stream = stream
         self._lock = threading.Lock()  # scan segments report from their own threads
-        self._started = time.monotonic()
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/~{task.total:.0f}"),
+            TimeElapsedColumn(),
+            console=console or Console(stderr=True),
+        )
+        self._tasks = {
+            table: self._progress.add_task(table, total=max(total, 1))
+            for table, total in totals.items()
+        }
+        self._progress.start()
 
     def __call__(self, table: str, items: int) -> None:
         with self._lock:
-            self._done[table] = self._done.get(table, 0) + items
-            parts = []
-            for name, done in self._done.items():
-                total = max(self._totals.get(name, 0), done, 1)
-                filled = int(20 * done / total)
-                parts.append(f"{name} [{'#' * filled}{'.' * (20 - filled)}] {done}/~{total}")
-            elapsed = time.monotonic() - self._started
-            self._stream.write("\r" + "  ".join(parts) + f"  {elapsed:.1f}s")
-            self._stream.flush()
+            done = self._done[table] = self._done.get(table, 0) + items
+            total = max(self._totals.get(table, 0), done, 1)
+            if table not in self._tasks:
+                self._tasks[table] = self._progress.add_task(table, total=total)
+            self._progress.update(self._tasks[table], completed=done, total=total)
 
     def close(self) -> None:
-        self._stream.write("\n")
+        self._progress.stop()
 
 
 def approximate_items(client: DynamoDBClient, table: str) -> int:

@@ -197,3 +197,25 @@ def wait_for(condition: Any, timeout: float = 20.0, what: str = "condition") -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout}s")
         time.sleep(0.2)
+
+
+def worker_passes(data_dir: Path, passes: int = 5, timeout: float = 20.0) -> dict[str, Any]:
+    """The worker's entry of the status file once it has polled the stream ``passes`` more times.
+
+    The worker beats after every pass: the first heartbeat newer than this call
+    ends a pass that may have begun before it; each later one ends a pass begun
+    after it. A wait on those, not on the clock: a busy machine only makes it longer.
+    """
+    since = time.time()
+    beats: list[float] = []
+
+    def polled() -> dict[str, Any] | None:
+        running = status.read(data_dir)
+        if running is None:
+            return None
+        beat = running["worker"].get("heartbeat_at")
+        if isinstance(beat, int | float) and beat > max([since, *beats]):
+            beats.append(beat)
+        return dict(running["worker"]) if len(beats) > passes else None
+
+    return dict(wait_for(polled, timeout, f"{passes} passes of the stream worker"))
