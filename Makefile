@@ -9,13 +9,15 @@ NPM_STAMP := local/node_modules/.installed
 FEDERATION_STAMP := tests/federation/node_modules/.installed
 # graphql-http's GraphQL-over-HTTP audits, run against the local stack by tests/stack.
 AUDIT_NPM_STAMP := tests/stack/audit/node_modules/.installed
+# Apollo Client, urql with graphcache and Relay (relay-compiler included), run against the local stack.
+CLIENTS_STAMP := tests/clients/node_modules/.installed
 # The browser test drives Debian's chromium through its chromedriver; nothing else fetches a browser.
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 STAGE ?= dev
 
-.PHONY: install run demo test test-unit test-functional test-integration lint schema bench clean package deploy
+.PHONY: install run demo test test-unit test-functional test-integration lint schema schema-baseline bench clean package deploy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +43,13 @@ $(AUDIT_NPM_STAMP): tests/stack/audit/package.json tests/stack/audit/package-loc
 	cd tests/stack/audit && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Apollo Client and Relay use Node's own fetch; 20 is what the federation test needs too.
+$(CLIENTS_STAMP): tests/clients/package.json tests/clients/package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || { \
+	  echo "Node.js 20 or newer is needed for the client tests (found $$(node --version))." >&2; exit 1; }
+	cd tests/clients && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 install: $(STAMP) $(NPM_STAMP)
 	@command -v java >/dev/null || { \
 	  echo "Java is missing: DynamoDB Local needs it (apt-get install openjdk-17-jre-headless);"; \
@@ -58,7 +67,7 @@ $(BROWSER) &:
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
 
-test: install $(BROWSER) $(FEDERATION_STAMP) $(AUDIT_NPM_STAMP)
+test: install $(BROWSER) $(FEDERATION_STAMP) $(AUDIT_NPM_STAMP) $(CLIENTS_STAMP)
 	$(BIN)/python -m pytest
 
 test-unit: install
@@ -74,6 +83,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Benchmarks are not tests: they measure and write BENCHMARKS.md (about ten minutes).
 bench: install
@@ -83,6 +93,12 @@ bench: install
 schema: install
 	$(BIN)/python -c "from chalicelib.api.schema import sdl; print(sdl(), end='')" > schema.graphql
 	$(BIN)/python -c "from chalicelib.api.schema import subgraph_sdl; print(subgraph_sdl(), end='')" > schema.subgraph.graphql
+
+# Publishes the current schema as the baseline that breaking changes are checked
+# against; CHANGELOG.md's new entry must name the fingerprint this prints.
+schema-baseline: schema
+	cp schema.graphql schema.baseline.graphql
+	@echo "Baseline: \`sha256:$$(sha256sum schema.baseline.graphql | cut -c1-16)\`  (put this line in CHANGELOG.md's new entry)"
 
 # dist/$(STAGE)/: sam.json + deployment.zip (+ the SAM-expanded transformed.json), validated.
 package: install
@@ -110,4 +126,4 @@ deploy:
 	  --query 'Stacks[0].Outputs' --output table
 
 clean:
-	rm -rf $(VENV) local/node_modules tests/federation/node_modules tests/stack/audit/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) local/node_modules tests/federation/node_modules tests/stack/audit/node_modules tests/clients/node_modules tests/clients/relay/__generated__ .pytest_cache .mypy_cache .ruff_cache

@@ -8,16 +8,15 @@ from chalice.app import (
     Chalice,
     CloudWatchEvent,
     CognitoUserPoolAuthorizer,
-    CORSConfig,
     DynamoDBEvent,
     Rate,
     Request,
     Response,
 )
 
-from chalicelib import logs, services
-from chalicelib.aggregation import handle_stream_batch, remaining_seconds
+from chalicelib import cors, logs, services
 from chalicelib.settings import get_settings
+from chalicelib.stream.handler import handle_stream_batch, remaining_seconds
 
 settings = get_settings()
 app = Chalice(app_name="favorites")
@@ -41,33 +40,48 @@ def _gateway_request_id() -> str | None:
 cognito = CognitoUserPoolAuthorizer(
     "FavoritesUserPool", provider_arns=[settings.cognito_user_pool_arn]
 )
-# Browsers may call the API only from the stage's one allowed origin (none: same-origin only).
-cors = CORSConfig(allow_origin=settings.cors_allow_origin) if settings.cors_allow_origin else None
+
+
+def _with_cors(response: Response) -> Response:
+    # The stage's listed browser origins (CORS_ALLOW_ORIGINS); Chalice's CORSConfig takes one.
+    cors.add_response_headers(response.headers, _request().headers, settings.cors_allow_origins)
+    return response
+
+
+def _preflight() -> Response:
+    headers = cors.preflight_headers(_request().headers, settings.cors_allow_origins)
+    return Response(body="", status_code=204, headers=dict(headers))
 
 
 @app.route(
-    "/graphql",
-    methods=["GET", "POST"],
-    authorizer=cognito,
-    content_types=["application/json"],
-    cors=cors,
+    "/graphql", methods=["GET", "POST"], authorizer=cognito, content_types=["application/json"]
 )
 def graphql() -> Response:
     logs.bind(request_id=_gateway_request_id(), operation="graphql")
     # Imported on first use: the stream handler never loads strawberry.
     from chalicelib.api.view import handle  # noqa: PLC0415
 
-    return handle(_request(), public=False)
+    return _with_cors(handle(_request(), public=False, stores=services))
 
 
-@app.route(
-    "/public/graphql", methods=["GET", "POST"], content_types=["application/json"], cors=cors
-)
+# Preflights carry no token: they are answered without the authorizer, and with
+# nothing but CORS headers.
+@app.route("/graphql", methods=["OPTIONS"])
+def graphql_preflight() -> Response:
+    return _preflight()
+
+
+@app.route("/public/graphql", methods=["GET", "POST"], content_types=["application/json"])
 def public_graphql() -> Response:
     logs.bind(request_id=_gateway_request_id(), operation="public_graphql")
     from chalicelib.api.view import handle  # noqa: PLC0415
 
-    return handle(_request(), public=True)
+    return _with_cors(handle(_request(), public=True, stores=services))
+
+
+@app.route("/public/graphql", methods=["OPTIONS"])
+def public_graphql_preflight() -> Response:
+    return _preflight()
 
 
 @app.on_dynamodb_record(

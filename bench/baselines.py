@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice.app import Chalice, Response
 
-from chalicelib.aggregation import FavoriteEvent, parse_record
+from chalicelib.stream.records import FavoriteEvent, parse_record
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -7,11 +7,9 @@ Starting the server reuses ``local.dynamodb_local``; tables come from
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from infra.tables import TableNames, ensure_tables
@@ -91,56 +89,3 @@ def batch_put(
     groups = [items[i : i + BATCH_WRITE_LIMIT] for i in range(0, len(items), BATCH_WRITE_LIMIT)]
     with ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(write, groups))
-
-
-@dataclass
-class CallCounter:
-    """Round trips and transactional actions a client sends, by operation.
-
-    Hooked into botocore's event system, so the code under measurement runs
-    unchanged with its real client.
-    """
-
-    calls: Counter[str] = field(default_factory=Counter)
-    actions: int = 0
-    items_read: int = 0
-    read_units: float = 0.0
-
-    def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        self.calls[model.name] += 1
-        self.actions += len(params.get("TransactItems", ()))
-        if model.name in ("Query", "Scan", "GetItem"):
-            # DynamoDB Local reports what a read would cost; ask for it.
-            params["ReturnConsumedCapacity"] = "TOTAL"
-
-    def _after(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        if model.name in ("Query", "Scan"):
-            self.items_read += int(parsed.get("ScannedCount", 0))
-        elif model.name == "GetItem":
-            self.items_read += 1 if "Item" in parsed else 0
-        consumed = parsed.get("ConsumedCapacity")
-        if isinstance(consumed, dict) and model.name in ("Query", "Scan", "GetItem"):
-            self.read_units += float(consumed.get("CapacityUnits", 0.0))
-
-    def reset(self) -> None:
-        self.calls.clear()
-        self.actions = 0
-        self.items_read = 0
-        self.read_units = 0.0
-
-    @property
-    def round_trips(self) -> int:
-        return sum(self.calls.values())
-
-
-@contextmanager
-def counting(client: DynamoDBClient) -> Iterator[CallCounter]:
-    counter = CallCounter()
-    events = client.meta.events
-    events.register("before-parameter-build.dynamodb", counter._before)
-    events.register("after-call.dynamodb", counter._after)
-    try:
-        yield counter
-    finally:
-        events.unregister("before-parameter-build.dynamodb", counter._before)
-        events.unregister("after-call.dynamodb", counter._after)

@@ -23,23 +23,23 @@ from bench.dynamo import (
     FAVORITES_TABLE,
     batch_put,
     bench_environment,
-    counting,
     fresh_tables,
 )
 from bench.stats import Figure, figure, percentile, ratio, timed
 from bench.workloads import ZIPF_EXPONENT, hot_bucket_hour, stream_batches
 from chalicelib.settings import TRACING_BACKENDS, from_env
+from devtools.calls import counting
+from devtools.events import stream_record
+from devtools.xray_daemon import XRayDaemon
 from infra.stages import stage
 from local.tokens import token
-from local.xray_daemon import XRayDaemon
-from tests.support import stream_record
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 ROOT = Path(__file__).resolve().parents[1]
 STREAM_ARN = f"arn:aws:dynamodb:us-east-1:000000000000:table/{FAVORITES_TABLE}/stream/bench"
-TOP_QUERY = "{ topRestaurants(first: 10) { rank restaurantId favoriteCount } }"
+TOP_QUERY = "{ topRestaurants(first: 10) { edges { rank favoriteCount node { id } } } }"
 FAVORITE_MUTATION = "mutation F($id: ID!) { favorite(restaurantId: $id) { changed } }"
 
 
@@ -434,7 +434,7 @@ def _traced_table(section: Section, measured: ColdStarts) -> None:
         "",
         "Tracing on, as Lambda starts a function with active tracing: `AWS_LAMBDA_FUNCTION_NAME`, "
         "`LAMBDA_TASK_ROOT`, a trace header (`_X_AMZN_TRACE_ID`) and `AWS_XRAY_DAEMON_ADDRESS` "
-        "pointing at a UDP listener of the bench (local/xray_daemon.py), which decodes what "
+        "pointing at a UDP listener of the bench (devtools/xray_daemon.py), which decodes what "
         f"arrives: each traced start must send at least {MIN_SPANS} spans of its own trace (its "
         "path's span and the DynamoDB call), or the bench fails. The zip carries one tracing "
         f"backend (infra/package.py): `{TRACING}` is the stage's (the shipped zip, 'after'); "
@@ -497,7 +497,7 @@ def _all_counts(client: DynamoDBClient, table: str) -> dict[str, int]:
 
 def aggregation(client: DynamoDBClient, runs: int, batches: int) -> Section:
     from chalicelib import services  # noqa: PLC0415
-    from chalicelib.aggregation import handle_stream_batch  # noqa: PLC0415
+    from chalicelib.stream.handler import handle_stream_batch  # noqa: PLC0415
     from infra.tables import TableNames  # noqa: PLC0415
 
     section = Section("2. Aggregation cost")
@@ -545,7 +545,7 @@ def aggregation(client: DynamoDBClient, runs: int, batches: int) -> Section:
                     baselines.naive_handle(batch, client, naive_table)
 
             for label, call in (("ours", ours), ("naive", naive)):
-                with counting(client) as counter:
+                with counting(client, read_units=True) as counter:
                     seconds = timed(call)
                 rates[label].append(records / seconds)
                 units[label].append(2 * counter.actions / records)
@@ -581,7 +581,7 @@ def aggregation(client: DynamoDBClient, runs: int, batches: int) -> Section:
 
 
 def _count_items(restaurants: range, bucket: str, shards: int) -> list[dict[str, Any]]:
-    from tests.support import count_items  # noqa: PLC0415
+    from devtools.items import count_items  # noqa: PLC0415
 
     # Popularity falls off like Zipf: a few clear leaders, a long tail of ties.
     counts = {f"r{index:06d}": max(1, int(100_000 / (index + 1) ** 1.1)) for index in restaurants}
@@ -625,7 +625,7 @@ def ranking_reads(client: DynamoDBClient, sizes: list[int], runs: int, scan_runs
             store = RankingStore(client, COUNTS_TABLE, shards)
             answer = [(r.restaurant_id, r.favorite_count) for r in store.top(bucket, 10)]
             assert answer == expected, (shards, answer, expected)
-            with counting(client) as counter:
+            with counting(client, read_units=True) as counter:
                 latencies = [timed(partial(store.top, bucket, 10)) * 1000 for _ in range(runs)]
             top_latency[shards] = figure(latencies, "ms")
             section.row(
@@ -639,7 +639,7 @@ def ranking_reads(client: DynamoDBClient, sizes: list[int], runs: int, scan_runs
             )
             section.numbers[f"top_rcu_s{shards}_{size}"] = counter.read_units / runs
             section.numbers[f"top_ms_s{shards}_{size}"] = top_latency[shards].median
-        with counting(client) as counter:
+        with counting(client, read_units=True) as counter:
             scans = [
                 timed(lambda: baselines.scan_top(client, COUNTS_TABLE, "ALL", 10)) * 1000
                 for _ in range(scan_runs)
@@ -671,7 +671,7 @@ def _tie_heavy_point(client: DynamoDBClient, section: Section, runs: int) -> Non
     """top(10) where the 10th row falls inside thousands of ties, at S=1."""
     from chalicelib.rankings import RankingStore  # noqa: PLC0415
     from chalicelib.settings import DEFAULT_RANKING_TIE_READ_LIMIT  # noqa: PLC0415
-    from tests.support import count_items  # noqa: PLC0415
+    from devtools.items import count_items  # noqa: PLC0415
 
     bucket = "DAY#2026-11-23"
     counts = {f"t{index:06d}": 1 for index in range(TIE_HEAVY_TIES)} | {"a": 9, "b": 8, "c": 7}
@@ -680,7 +680,7 @@ def _tie_heavy_point(client: DynamoDBClient, section: Section, runs: int) -> Non
         store = RankingStore(client, COUNTS_TABLE, 1, tie_read_limit=limit)
         answer = [r.favorite_count for r in store.top(bucket, 10)]
         assert answer == [9, 8, 7] + [1] * 7, answer
-        with counting(client) as counter:
+        with counting(client, read_units=True) as counter:
             latencies = [timed(partial(store.top, bucket, 10)) * 1000 for _ in range(runs)]
         section.row(
             f"{len(counts):,} (tie-heavy)",
@@ -709,7 +709,7 @@ def ranking_pages(client: DynamoDBClient, depths: list[int], runs: int) -> Secti
     """A 100-row page of ``topRestaurants(after:)`` at several depths, against reading
     the index from the top down to the page."""
     from chalicelib.rankings import RankedRestaurant, RankingStore  # noqa: PLC0415
-    from tests.support import count_items  # noqa: PLC0415
+    from devtools.items import count_items  # noqa: PLC0415
 
     section = Section("3b. Ranking pages past 100")
     first = 100
@@ -761,7 +761,7 @@ def ranking_pages(client: DynamoDBClient, depths: list[int], runs: int) -> Secti
             page = store.page(bucket, first, after)
             assert [(r.restaurant_id, r.favorite_count) for r in page] == expected, (depth, shards)
             assert page[0].rank == depth + 1
-            with counting(client) as counter:
+            with counting(client, read_units=True) as counter:
                 latencies = [
                     timed(partial(store.page, bucket, first, after)) * 1000 for _ in range(runs)
                 ]
@@ -782,7 +782,7 @@ def ranking_pages(client: DynamoDBClient, depths: list[int], runs: int) -> Secti
         partition = f"{series[1]}#0"
         answer = baselines.page_from_the_top(client, COUNTS_TABLE, partition, depth, first)
         assert answer == expected, depth
-        with counting(client) as counter:
+        with counting(client, read_units=True) as counter:
             latencies = [
                 timed(
                     partial(
@@ -839,7 +839,7 @@ def api_overhead(client: DynamoDBClient, shards: int, requests: int, rounds: int
     def graphql_top(test: Client) -> None:
         body = json.dumps({"query": TOP_QUERY})
         response = test.http.post("/public/graphql", headers=headers, body=body)
-        assert len(json.loads(response.body)["data"]["topRestaurants"]) == 10
+        assert len(json.loads(response.body)["data"]["topRestaurants"]["edges"]) == 10
 
     def bare_favorite(test: Client) -> None:
         assert test.http.post(f"/favorite/b{next(serial)}/bench-user").status_code == 200
@@ -935,7 +935,7 @@ def freshness(client: DynamoDBClient, mutations: int) -> Section:
                     response = test.http.post(
                         "/public/graphql", headers=headers, body=json.dumps({"query": TOP_QUERY})
                     )
-                    rows = json.loads(response.body)["data"]["topRestaurants"]
+                    rows = json.loads(response.body)["data"]["topRestaurants"]["edges"]
                     if rows and rows[0]["favoriteCount"] >= index:
                         break
                     if time.perf_counter() - answered > 30:

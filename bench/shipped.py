@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.baselines import BARE_APP
-from infra.package import DIST, chalice_package, package, runtime_of, ship_zip
+from infra.package import DIST, chalice_package, package
+from infra.shipped_zip import runtime_of, ship_zip
 from infra.stages import ROOT
 
 STAGE = "dev"

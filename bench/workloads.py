@@ -1,6 +1,6 @@
 """Workloads: uniform and Zipf(1.1) restaurant choice, stream batches, the hot-bucket hour.
 
-Stream records come from ``tests.support.stream_record``, the one builder of
+Stream records come from ``devtools.events.stream_record``, the one builder of
 Lambda-shaped stream records.
 """
 
@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.aggregation import CountsWriter, FavoriteEvent, plan_chunks
 from chalicelib.counts import CountKey
+from chalicelib.stream.plan import plan_chunks
+from chalicelib.stream.records import FavoriteEvent
+from chalicelib.stream.writer import CountsWriter
 from chalicelib.windows import buckets_for
-from tests.support import stream_record
+from devtools.events import stream_record
 
 ZIPF_EXPONENT = 1.1
 

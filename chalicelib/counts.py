@@ -1,7 +1,7 @@
 """What a count item is: its key, its attributes, and the markers beside it.
 
-The stream writer (``chalicelib.aggregation``) and the reconciler's repair
-(``chalicelib.reconcile``) both write count items; both take their shape from
+The stream writer (``chalicelib.stream.writer``) and the reconciler's repair
+(``chalicelib.reconcile.store``) both write count items; both take their shape from
 here, so a repaired item ranks and expires exactly like a streamed one, and
 neither module depends on the other for it.
 """

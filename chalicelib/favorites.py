@@ -28,6 +28,8 @@ class FavoriteChange:
     restaurant_id: str
     is_favorite: bool
     changed: bool
+    # When the favorite this call created was made; None when it created none.
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -88,13 +90,15 @@ class FavoritesStore:
 
     def add(self, user_id: str, restaurant_id: str) -> FavoriteChange:
         """Favorite once: a repeat writes nothing, so the stream sees nothing."""
+        # Stored at millisecond precision: what a cursor over this favorite will say.
+        created_at = parse_timestamp(format_timestamp(self._clock()))
         try:
             self._client.put_item(
                 TableName=self._table,
                 Item={
                     "restaurant_id": {"S": restaurant_id},
                     "user_id": {"S": user_id},
-                    "created_at": {"S": format_timestamp(self._clock())},
+                    "created_at": {"S": format_timestamp(created_at)},
                 },
                 ConditionExpression="attribute_not_exists(restaurant_id)",
             )
@@ -102,7 +106,7 @@ class FavoritesStore:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
             return FavoriteChange(restaurant_id, is_favorite=True, changed=False)
-        return FavoriteChange(restaurant_id, is_favorite=True, changed=True)
+        return FavoriteChange(restaurant_id, is_favorite=True, changed=True, created_at=created_at)
 
     def remove(self, user_id: str, restaurant_id: str) -> FavoriteChange:
         response = self._client.delete_item(
@@ -128,6 +132,10 @@ class FavoritesStore:
             consistent=True,
         )
         return {item["restaurant_id"]["S"] for item in items}
+
+    def cursor(self, favorite: Favorite, user_id: str) -> str:
+        """Where ``user_id``'s list continues after ``favorite`` (``after`` of list_for_user)."""
+        return encode_cursor(favorite, user_id, self._cursor_key)
 
     def list_for_user(self, user_id: str, first: int, after: str | None = None) -> FavoritePage:
         """A user's favorites, newest first, ``first`` at a time."""

@@ -30,7 +30,7 @@ from typing import Any
 COUNT = "Count"
 SECONDS = "Seconds"
 
-# The stream handler, per batch (chalicelib.aggregation.BatchReport).
+# The stream handler, per batch (chalicelib.stream.report.BatchReport).
 STREAM_METRICS: Mapping[str, str] = {
     "records": COUNT,
     "applied": COUNT,
@@ -41,7 +41,7 @@ STREAM_METRICS: Mapping[str, str] = {
     "failed": COUNT,  # 1 when the batch asked Lambda to redeliver from a record
     "lag_seconds": SECONDS,
 }
-# The reconciliation, per run (chalicelib.reconcile.ReconcileReport).
+# The reconciliation, per run (chalicelib.reconcile.report.ReconcileReport).
 RECONCILE_METRICS: Mapping[str, str] = {
     "drift": COUNT,  # buckets whose count differs from the recount
     "misplaced": COUNT,  # count items in the wrong ranking partition

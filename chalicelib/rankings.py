@@ -68,10 +68,20 @@ def decode_cursor(cursor: str, bucket: str, key: bytes) -> RankedRestaurant:
 
 
 @dataclass(frozen=True)
+class RankingPage:
+    rows: list[RankedRestaurant]
+    # Whether the ranking goes on after the last row: exact, from the rows the page
+    # read anyway (one past the page), except after a cut tie run (see RankingStore.top).
+    has_next_page: bool
+
+
+@dataclass(frozen=True)
 class _ShardTop:
     pairs: list[tuple[str, int]]
     # The boundary count whose ties were cut by the tie read limit; None when all were read.
     cut_at: int | None = None
+    # Whether the partition holds rows after the page's start that ``pairs`` leaves out.
+    beyond: bool = False
 
 
 class RankingStore:
@@ -163,16 +173,29 @@ class RankingStore:
                 id_after=after.restaurant_id,
             )
             cut = at if more else None
-            if len(rows) >= first or at <= 1:
-                return _ShardTop(rows, cut)
+            if len(rows) > first or at <= 1:
+                return _ShardTop(rows, cut, beyond=more)
+            if len(rows) == first:
+                # The page ends with the cursor's run of ties: one item of a lower
+                # count says whether the ranking goes on.
+                below, _ = self._read(
+                    partition,
+                    "favorite_count BETWEEN :one AND :below",
+                    {":one": {"N": "1"}, ":below": {"N": str(at - 1)}},
+                    1,
+                )
+                return _ShardTop(rows, cut, beyond=more or bool(below))
             condition = "favorite_count BETWEEN :one AND :below"
             values = {":one": {"N": "1"}, ":below": {"N": str(at - 1)}}
         need = first - len(rows)
         # One item past ``need``: when it counts less than the boundary, every
         # tie is already here and the second read below is not needed.
         top, _ = self._read(partition, condition, values, need + 1)
-        if len(top) <= need or top[need][1] < top[need - 1][1]:
-            return _ShardTop(rows + top[:need], cut)
+        if len(top) <= need:
+            # Fewer than asked for: the partition ends here.
+            return _ShardTop(rows + top, cut, beyond=cut is not None)
+        if top[need][1] < top[need - 1][1]:
+            return _ShardTop(rows + top[:need], cut, beyond=True)
         boundary = top[need - 1][1]
         ties, more = self._read(
             partition,
@@ -185,12 +208,27 @@ class RankingStore:
         candidates = dict(rows)
         candidates.update(top)
         candidates.update(ties)
-        return _ShardTop(list(candidates.items()), boundary if more else cut)
+        # More than ``need`` candidates: the ranking goes on after the page whatever else
+        # the partition holds.
+        return _ShardTop(list(candidates.items()), boundary if more else cut, beyond=True)
 
     def top(
         self, bucket: str, first: int, after: RankedRestaurant | None = None
     ) -> list[RankedRestaurant]:
         """The ranking of ``bucket``: its first ``first`` rows, or those after ``after``."""
+        return self.top_page(bucket, first, after).rows
+
+    def top_page(
+        self, bucket: str, first: int, after: RankedRestaurant | None = None
+    ) -> RankingPage:
+        """``top``, and whether the ranking goes on after it.
+
+        ``has_next_page`` comes from what the page reads anyway (each partition
+        reads one item past its rows), so it is exact at no cost, with one
+        exception of one item: a page after a cursor that ends exactly at the end
+        of the cursor's run of ties reads one item of a lower count. Where a
+        tie run was cut by the tie read limit, the ranking is said to go on.
+        """
         if not 1 <= first <= MAX_TOP:
             raise InvalidInput(f"first must be between 1 and {MAX_TOP}, got {first}")
         partitions = rank_partitions(bucket, self._shards)
@@ -204,7 +242,9 @@ class RankingStore:
                         lambda partition: self._shard_page(partition, first, after), partitions
                     )
                 )
-        ranked = merge_top([pair for shard in shard_tops for pair in shard.pairs], first, after)
+        candidates = [pair for shard in shard_tops for pair in shard.pairs]
+        ranked = merge_top(candidates, first, after)
+        has_next = len(candidates) > first or any(shard.beyond for shard in shard_tops)
         cuts = {shard.cut_at for shard in shard_tops if shard.cut_at is not None}
         # A cut matters only where the answer reaches into that run of ties.
         if ranked and any(cut >= ranked[-1].favorite_count for cut in cuts):
@@ -215,12 +255,16 @@ class RankingStore:
                 max(cuts),
                 self._tie_read_limit,
             )
-        return ranked
+        return RankingPage(ranked, has_next)
 
     def page(self, bucket: str, first: int, after: str | None = None) -> list[RankedRestaurant]:
         """``top`` from a cursor this store issued for the same bucket (``cursor``)."""
+        return self.cursor_page(bucket, first, after).rows
+
+    def cursor_page(self, bucket: str, first: int, after: str | None = None) -> RankingPage:
+        """``top_page`` from a cursor this store issued for the same bucket (``cursor``)."""
         position = None if after is None else decode_cursor(after, bucket, self._cursor_key)
-        return self.top(bucket, first, position)
+        return self.top_page(bucket, first, position)
 
     def cursor(self, row: RankedRestaurant, bucket: str) -> str:
         return encode_cursor(row, bucket, self._cursor_key)

@@ -6,12 +6,13 @@ import logging
 from functools import cache
 
 from chalicelib import aws
-from chalicelib.aggregation import CountsWriter
 from chalicelib.favorites import FavoritesStore
 from chalicelib.metrics import MetricSpace
 from chalicelib.rankings import RankingStore
-from chalicelib.reconcile import Reconciler, ReconcileStore
+from chalicelib.reconcile.reconciler import Reconciler
+from chalicelib.reconcile.store import ReconcileStore
 from chalicelib.settings import get_settings
+from chalicelib.stream.writer import CountsWriter
 
 logger = logging.getLogger(__name__)
 

@@ -50,7 +50,8 @@ class Settings:
     day_bucket_retention_days: int
     marker_ttl_seconds: int
     graphiql: bool
-    cors_allow_origin: str | None
+    # Browser origins allowed to call the API (CORS); empty: same origin only.
+    cors_allow_origins: tuple[str, ...]
     write_budget_seconds: float
     tracing: bool
     tracing_backend: str
@@ -102,13 +103,16 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
-def _origin(env: Mapping[str, str], name: str) -> str | None:
-    raw = env.get(name) or None
-    # One explicit origin: API Gateway answers preflights with a fixed header,
-    # and a wildcard would hand the API to any page.
-    if raw is not None and not _ORIGIN.fullmatch(raw):
-        raise SettingsError(f"{name} must be one origin like https://app.example.com, got {raw!r}")
-    return raw
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    origins = tuple(item.strip() for item in (env.get(name) or "").split(",") if item.strip())
+    # Explicit origins only: a wildcard would hand the signed-in API to any page.
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise SettingsError(
+                f"{name} must be origins like https://app.example.com, comma-separated;"
+                f" {origin!r} is not one"
+            )
+    return tuple(dict.fromkeys(origins))
 
 
 def _log_level(env: Mapping[str, str]) -> str:
@@ -161,7 +165,7 @@ def from_env(env: Mapping[str, str]) -> Settings:
         day_bucket_retention_days=_int(env, "DAY_BUCKET_RETENTION_DAYS", 90, 1, 3660),
         marker_ttl_seconds=_int(env, "MARKER_TTL_SECONDS", 2 * 24 * 3600, 86400, 30 * 86400),
         graphiql=_bool(env, "GRAPHIQL_ENABLED", stage != "prod"),
-        cors_allow_origin=_origin(env, "CORS_ALLOW_ORIGIN"),
+        cors_allow_origins=_origins(env, "CORS_ALLOW_ORIGINS"),
         write_budget_seconds=float(_int(env, "WRITE_BUDGET_SECONDS", 20, 1, 600)),
         # Lambda sets AWS_LAMBDA_FUNCTION_NAME; anywhere else tracing stays off.
         tracing=_bool(env, "TRACING_ENABLED", "AWS_LAMBDA_FUNCTION_NAME" in env),

@@ -24,8 +24,9 @@ API_HANDLER = "api_handler"
 
 @dataclass(frozen=True)
 class Operations:
-    """What a deployed stage promises its operators; infra/monitoring.py builds
-    the alarms, logs and limits from it (README: Operating it in AWS)."""
+    """What a deployed stage promises its operators; infra/alarms.py, infra/logs.py
+    and the API stage in infra/template.py are built from it (README: Operating
+    it in AWS)."""
 
     # Every log group of the stack: functions and API access logs.
     log_retention_days: int
@@ -54,6 +55,12 @@ OPERATIONS = {
         api_5xx_alarm_count=5,
     ),
 }
+
+
+def camel(function: str) -> str:
+    """A function's name as the stack's logical ids spell it: ``reconcile_counts``
+    -> ``ReconcileCounts``."""
+    return "".join(part.title() for part in function.split("_"))
 
 
 def config() -> dict[str, Any]:

@@ -17,9 +17,11 @@ cannot express and points the functions at the stack's own resources:
 - each function's own IAM policy with its ``*`` region/account narrowed to the
   stack's;
 - X-Ray tracing on the API Gateway stage (the functions get it from ``"xray"``);
-- what lets operators see it run (``infra/monitoring.py``): alarms to an SNS
-  topic, a dashboard, log groups with a retention, JSON access logs, the
-  stage's throttling, and one API stage only.
+- what lets operators see it run: alarms to an SNS topic (``infra/alarms.py``),
+  a dashboard (``infra/dashboard.py``), log groups with a retention and JSON
+  access logs (``infra/logs.py``), the stage's throttling, and one API stage only;
+- the stack's parameters: an address to subscribe to the alarms, and the
+  generation of the cursor key.
 
 The keys below must match what Chalice generates (logical ids such as
 ``AggregateFavoritesDynamodbEventSource``); the package tests fail if one drifts.
@@ -36,8 +38,9 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import aws
-from chalicelib.aggregation import FavoriteEvent, plan_chunks
-from infra import monitoring, tables
+from chalicelib.stream.plan import plan_chunks
+from chalicelib.stream.records import FavoriteEvent
+from infra import alarms, dashboard, logs, tables
 from infra.stages import API_HANDLER, Stage
 
 # Logical ids Chalice gives the resources of this app.
@@ -61,6 +64,11 @@ USER_POOL = "UserPool"
 USER_POOL_CLIENT = "UserPoolClient"
 FAILURE_QUEUE = "StreamFailureQueue"
 CURSOR_SECRET = "CursorSecret"
+
+# Stack parameters, and the condition the e-mail one sets.
+CURSOR_KEY_GENERATION = "CursorKeyGeneration"
+ALARM_EMAIL = "AlarmEmail"  # an address to subscribe, or empty
+HAS_ALARM_EMAIL = "HasAlarmEmail"
 
 # The handler makes progress record by record (batchItemFailures), so retries
 # only repeat what failed; after this many, or once records are this old, the
@@ -195,12 +203,59 @@ def _function(
     return {
         # Its log group exists (with the stage's retention) before the first
         # invocation could make Lambda create one that never expires.
-        "DependsOn": [monitoring.log_group_id(function)],
+        "DependsOn": [logs.log_group_id(function)],
         "Properties": {
             "FunctionName": stage.function_name(function),
             **_environment(**(variables or {})),
             **properties,
         },
+    }
+
+
+def parameters() -> dict[str, Any]:
+    """The stack's parameters (cursor key generation, alarm e-mail) and the
+    condition of the e-mail subscription."""
+    return {
+        "Parameters": {
+            CURSOR_KEY_GENERATION: {
+                "Type": "String",
+                "Default": "1",
+                "Description": "Change it (2, 3, ...) after rotating the cursor secret: "
+                "CloudFormation reads the secret only when it updates the API function.",
+            },
+            ALARM_EMAIL: {
+                "Type": "String",
+                "Default": "",
+                "AllowedPattern": r"^$|^[^@\s]+@[^@\s]+$",
+                "Description": "An e-mail address to subscribe to the alarms (optional; "
+                "confirm the subscription from the mail SNS sends).",
+            },
+        },
+        "Conditions": {HAS_ALARM_EMAIL: {"Fn::Not": [{"Fn::Equals": [_ref(ALARM_EMAIL), ""]}]}},
+    }
+
+
+def api_stage_properties(stage: Stage) -> dict[str, Any]:
+    """The API stage's access logs and limits (merged into Chalice's RestAPI)."""
+    ops = stage.operations
+    return {
+        "Name": stage.api_name,
+        # Without it SAM's deployment also creates a stage named "Stage":
+        # reachable, untraced, unthrottled, unlogged.
+        "OpenApiVersion": "2.0",
+        "AccessLogSetting": logs.access_log_setting(),
+        "MethodSettings": [
+            {
+                "ResourcePath": "/*",
+                "HttpMethod": "*",
+                "ThrottlingRateLimit": ops.api_rate_limit,
+                "ThrottlingBurstLimit": ops.api_burst_limit,
+                # Execution logs would hold request headers (tokens): off.
+                "LoggingLevel": "OFF",
+                "DataTraceEnabled": False,
+                "MetricsEnabled": False,
+            }
+        ],
     }
 
 
@@ -270,7 +325,7 @@ def merge_template(stage: Stage) -> dict[str, Any]:
             # function; a new generation changes it, so a rotated key is read.
             Description={
                 "Fn::Sub": f"{stage.app_name}-{stage.name} GraphQL API "
-                "(cursor key generation ${" + monitoring.CURSOR_KEY_GENERATION + "})"
+                "(cursor key generation ${" + CURSOR_KEY_GENERATION + "})"
             },
         ),
         RECONCILE_FUNCTION: _function(stage, "reconcile_counts"),
@@ -296,13 +351,15 @@ def merge_template(stage: Stage) -> dict[str, Any]:
                 }
             },
         ),
-        **monitoring.resources(stage),
+        **alarms.resources(stage, email=_ref(ALARM_EMAIL), email_condition=HAS_ALARM_EMAIL),
+        **dashboard.resources(stage),
+        **logs.resources(stage),
         REST_API: {
             # API Gateway can write access logs once the account has its role.
-            "DependsOn": [monitoring.API_GATEWAY_ACCOUNT],
+            "DependsOn": [logs.API_GATEWAY_ACCOUNT],
             "Properties": {
                 "TracingEnabled": True,
-                **monitoring.api_stage_properties(stage),
+                **api_stage_properties(stage),
                 "DefinitionBody": {
                     # The API's name, whichever of the two API Gateway reads.
                     "info": {"title": stage.api_name},
@@ -323,11 +380,11 @@ def merge_template(stage: Stage) -> dict[str, Any]:
             "Properties": {"Policies": [{"PolicyName": f"{role}Policy", "PolicyDocument": policy}]}
         }
     return {
-        **monitoring.template_sections(),
+        **parameters(),
         "Resources": resources,
         "Outputs": {
-            "AlarmTopicArn": {"Value": _ref(monitoring.ALARM_TOPIC)},
-            "DashboardName": {"Value": _ref(monitoring.DASHBOARD)},
+            "AlarmTopicArn": {"Value": _ref(alarms.ALARM_TOPIC)},
+            "DashboardName": {"Value": _ref(dashboard.DASHBOARD)},
             "UserPoolId": {"Value": _ref(USER_POOL)},
             "UserPoolClientId": {"Value": _ref(USER_POOL_CLIENT)},
             "FavoritesTableName": {"Value": _ref("FavoritesTable")},

@@ -1,17 +1,17 @@
-"""``chalice local`` with bounds for slow and broken clients: ``python -m local.api_server``.
+"""``chalice local`` on waitress, bounded against slow clients: ``python -m local.api_server``.
 
-The very server ``chalice local --stage local --no-autoreload`` runs (Chalice's
-``LocalDevServer`` over the app and stage config its CLI loads), with what it
-lacks against clients that stall:
+What ``chalice local --stage local --no-autoreload`` serves (the app and stage
+config its CLI loads, answered by Chalice's own ``LocalGateway``: routing, CORS
+preflights, the local authorizer, binary types, status codes and errors), put
+behind waitress (``local.wsgi``) instead of Chalice's thread-per-connection
+server, so a stalled client holds a socket, not a thread, and:
 
-- a socket timeout per connection (``--client-timeout``): a request whose headers
-  or body stop arriving, or an idle keep-alive connection, is closed after that
-  many seconds without a byte, instead of holding its thread forever;
-- a cap on connections served at once (``--max-connections``): past it, a new
-  connection gets ``503`` with ``Retry-After`` at once, so stalled clients
-  cannot pile up threads without end.
+- a connection is closed after ``--client-timeout`` seconds without a byte
+  either way (a request whose headers or body stop arriving, an idle keep-alive);
+- at most ``--max-connections`` are served at once: past it, a new connection
+  gets ``503`` with ``Retry-After`` at once.
 
-What it cannot bound: the timeout is per read, not per request, so a client
+What it cannot bound: the timeout is per byte, not per request, so a client
 that trickles a byte within every timeout keeps its connection; and up to the
 cap such clients take the slots other clients need (they get 503s until the
 slow ones go). Put a real proxy in front of anything exposed; this server binds
@@ -21,85 +21,151 @@ slow ones go). Put a real proxy in front of anything exposed; this server binds
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
+import base64
+import http
 import logging
 import os
-import socket
 import sys
+import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
+from chalice.app import Chalice
 from chalice.cli.factory import CLIFactory
 from chalice.deploy.validate import validate_routes
-from chalice.local import (
-    ChaliceRequestHandler,
-    CustomLocalChalice,
-    LocalChalice,
-    LocalDevServer,
-)
+from chalice.local import LocalChalice, LocalGateway, LocalGatewayException
 
-from local.bounded import BoundedHTTPServer
+from local import wsgi
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT_TIMEOUT_SECONDS = 10.0
 MAX_CONNECTIONS = 64
 
 
-BUSY_BODY = json.dumps({"message": "too many connections at once; retry shortly"}).encode()
-BUSY_RESPONSE = (
-    b"HTTP/1.1 503 Service Unavailable\r\n"
-    b"Content-Type: application/json\r\n"
-    b"Retry-After: 1\r\n"
-    b"Connection: close\r\n"
-    b"Content-Length: " + str(len(BUSY_BODY)).encode() + b"\r\n\r\n" + BUSY_BODY
-)
+def request_headers(environ: WSGIEnvironment) -> dict[str, str]:
+    """The request's headers as Chalice's local server hands them on: ``Content-Type: ...``.
+
+    WSGI keeps no header's spelling; written as HTTP clients write them, the
+    gateway finds what it looks up by exact name (``Authorization``).
+    """
+    headers: dict[str, str] = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:]
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            name = key
+        else:
+            continue
+        headers["-".join(word.capitalize() for word in name.split("_"))] = str(value)
+    return headers
 
 
-class BoundedServer(BoundedHTTPServer):
-    """chalice local's server: past ``max_connections`` a connection is refused
-    with a 503 rather than left waiting (API clients retry)."""
-
-    max_connections = MAX_CONNECTIONS
-
-    def admit(self, request: Any) -> bool:
-        if self._slots.acquire(blocking=False):
-            return True
-        self._refuse(request)
-        return False
-
-    def _refuse(self, request: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            request.settimeout(1.0)
-            request.sendall(BUSY_RESPONSE)
-            # Closing over unread request bytes would reset the connection and lose
-            # the 503: take what has arrived, without waiting for more.
-            request.setblocking(False)
-            request.recv(65536)
-        self.shutdown_request(request)
+def _status_line(code: int) -> str:
+    try:
+        return f"{code} {http.HTTPStatus(code).phrase}"
+    except ValueError:
+        return f"{code} Unknown"
 
 
-def create_server(
-    host: str,
-    port: int,
-    stage: str = "local",
-    client_timeout: float = CLIENT_TIMEOUT_SECONDS,
-    max_connections: int = MAX_CONNECTIONS,
-) -> LocalDevServer:
-    """What ``chalice local`` builds (its ``create_local_server``), with the two bounds."""
+class Gateway(Protocol):
+    """What ``ChaliceWSGI`` asks of Chalice's ``LocalGateway``."""
+
+    def handle_request(
+        self, method: str, path: str, headers: dict[str, Any], body: bytes | None
+    ) -> dict[str, Any]: ...
+
+
+class ChaliceWSGI:
+    """A WSGI application that answers as ``chalice local``'s request handler does."""
+
+    def __init__(self, gateway: Gateway, access_log: IO[str] = sys.stderr) -> None:
+        self._gateway = gateway
+        self._access_log = access_log
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = str(environ["REQUEST_METHOD"])
+        # The request target as sent, undecoded, as Chalice's route matcher expects it.
+        query = environ.get("QUERY_STRING") or ""
+        path = environ.get("REQUEST_URI") or environ["PATH_INFO"] + (f"?{query}" if query else "")
+        headers = request_headers(environ)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length > 0 else None
+        try:
+            response = self._gateway.handle_request(
+                method=method, path=path, headers=headers, body=body
+            )
+            code = int(response["statusCode"])
+            answer_headers = dict(response["headers"])
+            answer_headers.update(response["multiValueHeaders"])
+            answer = response["body"]
+            if response.get("isBase64Encoded"):
+                answer = base64.b64decode(answer)
+        except LocalGatewayException as error:
+            code, answer_headers, answer = error.CODE, dict(error.headers), error.body
+        content = self._respond(code, answer_headers, answer, start_response)
+        self._log(environ, method, code)
+        return [content]
+
+    @staticmethod
+    def _respond(
+        code: int,
+        headers: dict[str, Any],
+        body: str | bytes | None,
+        start_response: StartResponse,
+    ) -> bytes:
+        # As ChaliceRequestHandler: no body, Content-Length 0; else its length and a
+        # Content-Type, application/json unless the response names one.
+        if body is None:
+            content = b""
+            headers["Content-Length"] = "0"
+            first: list[tuple[str, str]] = []
+        else:
+            content = body if isinstance(body, bytes) else body.encode("utf-8")
+            content_type = headers.pop("Content-Type", "application/json")
+            first = [("Content-Length", str(len(content))), ("Content-Type", str(content_type))]
+        listed = [
+            (name, str(item))
+            for name, value in headers.items()
+            for item in (value if isinstance(value, list) else [value])
+        ]
+        start_response(_status_line(code), first + listed)
+        return content
+
+    def _log(self, environ: WSGIEnvironment, method: str, code: int) -> None:
+        # The access line Chalice's server writes on stderr (BaseHTTPRequestHandler's).
+        when = time.strftime("%d/%b/%Y %H:%M:%S")
+        target = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
+        protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
+        address = environ.get("REMOTE_ADDR", "-")
+        self._access_log.write(f'{address} - - [{when}] "{method} {target} {protocol}" {code} -\n')
+        self._access_log.flush()
+
+
+def per_thread_requests(app: Chalice) -> None:
+    """Give ``app`` one ``current_request`` per thread, as ``chalice local`` does.
+
+    Chalice keeps the request on the app; waitress runs several requests at
+    once, each on its own thread. Chalice's ``LocalChalice`` keeps it per
+    thread; a subclass of both, made for this app, leaves Chalice's classes as
+    they are (``chalice local`` rewrites one of their bases instead).
+    """
+    app.__class__ = type(f"Local{type(app).__name__}", (LocalChalice, type(app)), {})
+
+
+def create_app(stage: str = "local") -> ChaliceWSGI:
+    """What ``chalice local`` builds (its ``create_local_server``), as a WSGI application."""
     # environ=os.environ: the stage's variables go where the app reads them, as
     # with chalice local (the factory would otherwise update a copy).
     factory = CLIFactory(str(ROOT), environ=os.environ)
     config = factory.create_config_obj(chalice_stage_name=stage)
     app = config.chalice_app
     validate_routes(app.routes)  # as chalice local: what chalice deploy would refuse
-    # chalice.local.create_local_server's own step: request objects per thread.
-    CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
-    app.__class__ = CustomLocalChalice
-    # StreamRequestHandler sets this timeout on every accepted socket.
-    handler = type("BoundedHandler", (ChaliceRequestHandler,), {"timeout": client_timeout})
-    server = type("Server", (BoundedServer,), {"max_connections": max_connections})
-    return LocalDevServer(app, config, host, port, handler_cls=handler, server_cls=server)
+    per_thread_requests(app)
+    return ChaliceWSGI(LocalGateway(app, config))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,10 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # As chalice local does: the app's log lines on stdout, as in Lambda.
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
-    server = create_server(
-        "127.0.0.1", args.port, args.stage, args.client_timeout, args.max_connections
+    server = wsgi.refusing_server(
+        create_app(args.stage),
+        args.port,
+        client_timeout=args.client_timeout,
+        max_connections=args.max_connections,
     )
-    server.serve_forever()
+    print(f"Serving on http://{wsgi.HOST}:{args.port}", flush=True)  # as chalice local
+    server.run()
     return 0
 
 

@@ -24,7 +24,8 @@ WINDOWS = (("ALL_TIME", "All time"), ("MONTH", "This month"), ("DAY", "Today"))
 QUERY = (
     "query Board($first: Int!) {\n"
     + "".join(
-        f"  {w}: topRestaurants(window: {w}, first: $first) {{ rank restaurantId favoriteCount }}\n"
+        f"  {w}: topRestaurants(window: {w}, first: $first)"
+        " { edges { rank favoriteCount node { id } } }\n"
         for w, _ in WINDOWS
     )
     + "}"
@@ -32,6 +33,7 @@ QUERY = (
 
 
 def fetch(api: str, first: int) -> dict[str, list[dict[str, Any]]]:
+    """Each window's ranking edges (``rank``, ``favoriteCount``, ``node.id``), highest first."""
     response = requests.post(
         f"{api}/public/graphql",
         json={"query": QUERY, "variables": {"first": first}},
@@ -40,7 +42,7 @@ def fetch(api: str, first: int) -> dict[str, list[dict[str, Any]]]:
     body = response.json()
     if "errors" in body:
         raise RuntimeError("; ".join(error["message"] for error in body["errors"]))
-    return dict(body["data"])
+    return {window: list(body["data"][window]["edges"]) for window, _ in WINDOWS}
 
 
 def worker_line(stack: dict[str, Any], now: float) -> str:
@@ -107,7 +109,7 @@ def render(board: dict[str, list[dict[str, Any]]], stack: dict[str, Any], now: f
         table.add_column("restaurant")
         table.add_column("favorites", justify="right")
         for row in board.get(window, []):
-            table.add_row(str(row["rank"]), row["restaurantId"], str(row["favoriteCount"]))
+            table.add_row(str(row["rank"]), row["node"]["id"], str(row["favoriteCount"]))
         tables.append(table)
     grid.add_row(*tables)
     warning = banner(stack, now)

@@ -27,8 +27,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infra import stages
-from local import processes
+from infra.tables import TableNames, ensure_tables
+from local import backends, processes, status
 from local.api_server import CLIENT_TIMEOUT_SECONDS, MAX_CONNECTIONS
+from local.dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable, java
 from local.stream_worker import heartbeat_path
 from local.supervisor import Part, PartFailed, PartSpec, Supervisor, report_failure
 
@@ -64,6 +66,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="DynamoDB endpoint: auto takes DynamoDB Local when Java is there, else moto",
     )
     parser.add_argument("--fresh", action="store_true", help="start with empty tables")
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="another browser origin allowed to call the API (CORS), e.g."
+        " http://localhost:5173; repeatable (the demo page's is always allowed)",
+    )
     watch = parser.add_argument_group("supervision")
     watch.add_argument(
         "--max-deaths",
@@ -173,72 +183,124 @@ class WorkerWatch:
         }
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (one start-up, one clean-up)
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    signal.signal(signal.SIGTERM, _interrupt)
-    # Also when started with SIGINT ignored (a background job of a script): Ctrl-C
-    # and kill -INT must still stop everything.
-    signal.signal(signal.SIGINT, _interrupt)
+class Stack:
+    """One run of the local stack: its folder, ports and parts, and the status file it keeps.
 
-    data: Path = args.data_dir.resolve()
-    data.mkdir(parents=True, exist_ok=True)
-    api_url = f"http://127.0.0.1:{args.port}"
-    web_url = f"http://127.0.0.1:{args.web_port}"
-    dynamodb_url = f"http://127.0.0.1:{args.dynamodb_port}"
-    problem = check_ports(
-        {
-            "--port": ("the API", args.port),
-            "--dynamodb-port": ("DynamoDB", args.dynamodb_port),
-            "--web-port": ("the demo page", args.web_port),
-        }
-    )
-    if problem is not None:
-        print(f"error: {problem}", file=sys.stderr, flush=True)
-        return 1
-    env = stage_environment()
-    # The stage config leaves these to the stack, which alone knows its ports;
-    # its children inherit them.
-    env["DYNAMODB_ENDPOINT_URL"] = dynamodb_url
-    env["CORS_ALLOW_ORIGIN"] = web_url
-    os.environ.update(env)
-    child_env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    # Imported after the environment is set: settings are read once.
-    from chalicelib import aws  # noqa: PLC0415
-    from infra.tables import TableNames, ensure_tables  # noqa: PLC0415
-    from local import backends, status  # noqa: PLC0415
-    from local.dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable, java  # noqa: PLC0415
+    ``run`` checks that it may start (free ports, no other stack on the folder),
+    starts DynamoDB (and the tables), the stream worker, the API and the demo
+    page, then watches them until Ctrl-C or SIGTERM, or until a part keeps
+    dying; it stops everything it started on the way out.
+    """
 
-    other = status.read(data)
-    if other is not None:
-        # Two stacks on one folder would share DynamoDB Local's files and each
-        # other's worker heartbeat: refused, like a taken port.
-        print(
-            f"error: another stack (pid {other['pid']}) runs on {data}; stop it, "
-            "or give this one --data-dir",
-            file=sys.stderr,
-            flush=True,
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.data: Path = args.data_dir.resolve()
+        self.api_url = f"http://127.0.0.1:{args.port}"
+        self.web_url = f"http://127.0.0.1:{args.web_port}"
+        self.dynamodb_url = f"http://127.0.0.1:{args.dynamodb_port}"
+        self.backend = ""
+        self.supervisor = Supervisor(
+            self.data / "logs",
+            max_deaths=args.max_deaths,
+            window=args.death_window,
+            on_up=self._tables_ready,
         )
-        return 1
-    if args.fresh and (data / "dynamodb").exists():
-        for path in (data / "dynamodb").iterdir():
-            path.unlink()
-        (data / "stream-checkpoints.json").unlink(missing_ok=True)
-    backend_name = backends.choose(args.backend, java())
-    if backend_name == "moto":
-        print(backends.MOTO_WARNING, file=sys.stderr, flush=True)
-        # moto keeps nothing: checkpoints from an earlier run name records that are gone.
-        (data / "stream-checkpoints.json").unlink(missing_ok=True)
-    heartbeat_path(data).unlink(missing_ok=True)
+        self.watch = WorkerWatch(self.data, self.supervisor, args.worker_stall_seconds)
+        # What the status file says besides the parts (state: starting, running, failed).
+        self.running: dict[str, Any] = {}
+        self._ensure_tables: Callable[[], list[str]] = list  # set once DynamoDB is chosen
+        self._failed = False
 
-    client = aws.dynamodb()
-    names = TableNames(env["FAVORITES_TABLE"], env["FAVORITE_COUNTS_TABLE"])
+    def run(self) -> int:
+        """Start, watch until stopped; the exit code (1: refused or failed)."""
+        signal.signal(signal.SIGTERM, _interrupt)
+        # Also when started with SIGINT ignored (a background job of a script): Ctrl-C
+        # and kill -INT must still stop everything.
+        signal.signal(signal.SIGINT, _interrupt)
+        self.data.mkdir(parents=True, exist_ok=True)
+        problem = check_ports(
+            {
+                "--port": ("the API", self.args.port),
+                "--dynamodb-port": ("DynamoDB", self.args.dynamodb_port),
+                "--web-port": ("the demo page", self.args.web_port),
+            }
+        )
+        if problem is not None:
+            print(f"error: {problem}", file=sys.stderr, flush=True)
+            return 1
+        child_env = self._environment()
+        other = status.read(self.data)
+        if other is not None:
+            # Two stacks on one folder would share DynamoDB Local's files and each
+            # other's worker heartbeat: refused, like a taken port.
+            print(
+                f"error: another stack (pid {other['pid']}) runs on {self.data}; stop it, "
+                "or give this one --data-dir",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
+        self._prepare_folder()
+        with contextlib.ExitStack() as cleanup:
+            cleanup.callback(logger.info, "stopped")
+            try:
+                self._start(child_env, cleanup)
+                self._watch()
+            except KeyboardInterrupt:
+                pass
+            except (PartFailed, RuntimeError, DynamoDBLocalUnavailable) as error:
+                self._fail(error)
+                return 1
+            finally:
+                _ignore_signals()
+        return 0
 
-    def tables_ready(part: Part | None = None) -> None:
+    def _environment(self) -> dict[str, str]:
+        """Set the stage's environment in this process; the children's environment."""
+        env = stage_environment()
+        # The stage config leaves these to the stack, which alone knows its ports;
+        # its children inherit them.
+        env["DYNAMODB_ENDPOINT_URL"] = self.dynamodb_url
+        # The demo page's origin, then any the developer added (a Vite server, another app).
+        env["CORS_ALLOW_ORIGINS"] = ",".join([self.web_url, *self.args.allow_origin])
+        os.environ.update(env)
+        return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def _prepare_folder(self) -> None:
+        """Choose the backend, empty the folder as asked, and connect to DynamoDB's tables."""
+        # Imported once the environment is set: settings are read once per process.
+        from chalicelib import aws  # noqa: PLC0415
+
+        data = self.data
+        if self.args.fresh and (data / "dynamodb").exists():
+            for path in (data / "dynamodb").iterdir():
+                path.unlink()
+            (data / "stream-checkpoints.json").unlink(missing_ok=True)
+        self.backend = backends.choose(self.args.backend, java())
+        if self.backend == "moto":
+            print(backends.MOTO_WARNING, file=sys.stderr, flush=True)
+            # moto keeps nothing: checkpoints from an earlier run name records that are gone.
+            (data / "stream-checkpoints.json").unlink(missing_ok=True)
+        heartbeat_path(data).unlink(missing_ok=True)
+        client = aws.dynamodb()
+        names = TableNames(os.environ["FAVORITES_TABLE"], os.environ["FAVORITE_COUNTS_TABLE"])
+        self._ensure_tables = lambda: ensure_tables(client, names)
+        self.running = {
+            "pid": os.getpid(),
+            "state": "starting",
+            "api": self.api_url,
+            "web": self.web_url,
+            "dynamodb": self.dynamodb_url,
+            "backend": self.backend,
+            "data_dir": str(data),
+            "tables": {"favorites": names.favorites, "counts": names.counts},
+        }
+
+    def _tables_ready(self, part: Part | None = None) -> None:
         # Again after every DynamoDB restart: cheap, and a wiped folder heals itself.
         if part is None or part.spec.name == "dynamodb":
             try:
-                created = ensure_tables(client, names)
+                created = self._ensure_tables()
             except (BotoCoreError, ClientError) as error:
                 if part is None:
                     raise RuntimeError(f"could not create the tables: {error}") from error
@@ -247,146 +309,141 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (one start-up, 
                 return
             logger.info("tables created: %s", created or "none")
 
-    supervisor = Supervisor(
-        data / "logs",
-        max_deaths=args.max_deaths,
-        window=args.death_window,
-        on_up=tables_ready,
-    )
-    watch = WorkerWatch(data, supervisor, args.worker_stall_seconds)
-    python = [sys.executable, "-m"]
-    running: dict[str, Any] = {
-        "pid": os.getpid(),
-        "state": "starting",
-        "api": api_url,
-        "web": web_url,
-        "dynamodb": dynamodb_url,
-        "backend": backend_name,
-        "data_dir": str(data),
-        "tables": {"favorites": names.favorites, "counts": names.counts},
-    }
+    def _specs(self, child_env: dict[str, str]) -> list[PartSpec]:
+        """The parts the supervisor runs, DynamoDB Local first when it is the backend."""
+        args, python = self.args, [sys.executable, "-m"]
+        specs = []
+        if self.backend != "moto":
+            dynamodb = DynamoDBLocal(args.dynamodb_port, self.data / "dynamodb")
+            specs.append(
+                PartSpec(
+                    "dynamodb",
+                    "DynamoDB Local",
+                    dynamodb.command(),
+                    dynamodb.cwd,
+                    child_env,
+                    http_ready(args.dynamodb_port, self.dynamodb_url),
+                    echo=False,
+                )
+            )
+        api_command = [*python, "local.api_server", "--port", str(args.port)]
+        api_command += ["--client-timeout", str(args.client_timeout)]
+        api_command += ["--max-connections", str(args.max_connections)]
+        web_command = [*python, "local.webserver", "--port", str(args.web_port)]
+        return [
+            *specs,
+            PartSpec(
+                "worker",
+                "stream worker",
+                [*python, "local.stream_worker", "--data-dir", str(self.data)],
+                ROOT,
+                child_env,
+                self.watch.ready,
+                self.watch.health,
+            ),
+            PartSpec(
+                "api",
+                "chalice local",
+                api_command,
+                ROOT,
+                child_env,
+                http_ready(args.port, f"{self.api_url}/public/graphql"),
+            ),
+            PartSpec(
+                "web",
+                "demo page",
+                [*web_command, "--api", self.api_url],
+                ROOT,
+                child_env,
+                http_ready(args.web_port, f"{self.web_url}/config.json"),
+                echo=False,
+            ),
+        ]
 
-    def write_status(**extra: Any) -> None:
-        now = time.time()
-        parts = {name: part.snapshot(now) for name, part in supervisor.parts.items()}
-        if backend_name == "moto":
-            parts["dynamodb"] = {"title": "moto (in the stack's process)", "state": "up"}
-        parts["worker"] = {**parts["worker"], **watch.status(now)}
-        worker = {k: v for k, v in parts["worker"].items() if k not in ("title", "log")}
-        status.write(
-            data, {**running, **extra, "parts": parts, "worker": worker, "updated_at": now}
+    def _start(self, child_env: dict[str, str], cleanup: contextlib.ExitStack) -> None:
+        """Start every part, DynamoDB and its tables first; back once all are up."""
+        if self.backend == "moto":
+            database = backends.MotoServer(self.args.dynamodb_port).start()
+            cleanup.callback(database.stop)
+        for spec in self._specs(child_env):
+            self.supervisor.add(spec)
+        # Callbacks run last first: the parts stop, then the status file goes.
+        cleanup.callback(self._remove_status, status.path(self.data))
+        cleanup.callback(self.supervisor.stop_all)
+        if self.backend == "moto":
+            self._tables_ready()
+        else:
+            self.supervisor.start("dynamodb")
+            self._run_until(lambda: self.supervisor.up("dynamodb"), "DynamoDB Local")
+        for name in ("worker", "api", "web"):
+            self.supervisor.start(name)
+        self._run_until(lambda: self.supervisor.up(*self.supervisor.parts), "the stack")
+        self.running["state"] = "running"
+        print(
+            f"\nFavorites service running:\n"
+            f"  GraphQL (token):  {self.api_url}/graphql\n"
+            f"  GraphQL (public): {self.api_url}/public/graphql  (GraphiQL in a browser)\n"
+            f"  Demo page:        {self.web_url}/\n"
+            f"  DynamoDB:         {self.dynamodb_url}  ({self.backend}, data in {self.data}/)\n"
+            f"  Status:           {status.path(self.data)}\n"
+            f"Ctrl-C stops everything.\n",
+            flush=True,
         )
 
-    def run_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
+    def _run_until(self, condition: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
         while not condition():
-            supervisor.tick()
-            write_status()
+            self._tick()
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{what} not ready within {timeout:.0f}s")
+                raise RuntimeError(f"{what} not ready within {START_TIMEOUT:.0f}s")
             time.sleep(TICK_SECONDS)
 
-    failed: list[str] = []
-    with contextlib.ExitStack() as cleanup:
-        cleanup.callback(logger.info, "stopped")
-        try:
-            if backend_name == "moto":
-                database = backends.MotoServer(args.dynamodb_port).start()
-                cleanup.callback(database.stop)
-            else:
-                dynamodb = DynamoDBLocal(args.dynamodb_port, data / "dynamodb")
-                supervisor.add(
-                    PartSpec(
-                        "dynamodb",
-                        "DynamoDB Local",
-                        dynamodb.command(),
-                        dynamodb.cwd,
-                        child_env,
-                        http_ready(args.dynamodb_port, dynamodb_url),
-                        echo=False,
-                    )
-                )
-            api_command = [*python, "local.api_server", "--port", str(args.port)]
-            api_command += ["--client-timeout", str(args.client_timeout)]
-            api_command += ["--max-connections", str(args.max_connections)]
-            web_command = [*python, "local.webserver", "--port", str(args.web_port)]
-            for spec in (
-                PartSpec(
-                    "worker",
-                    "stream worker",
-                    [*python, "local.stream_worker", "--data-dir", str(data)],
-                    ROOT,
-                    child_env,
-                    watch.ready,
-                    watch.health,
-                ),
-                PartSpec(
-                    "api",
-                    "chalice local",
-                    api_command,
-                    ROOT,
-                    child_env,
-                    http_ready(args.port, f"{api_url}/public/graphql"),
-                ),
-                PartSpec(
-                    "web",
-                    "demo page",
-                    [*web_command, "--api", api_url],
-                    ROOT,
-                    child_env,
-                    http_ready(args.web_port, f"{web_url}/config.json"),
-                    echo=False,
-                ),
-            ):
-                supervisor.add(spec)
-            # Callbacks run last first: the parts stop, then the status file goes.
-            cleanup.callback(_remove_status, status.path(data), failed)
-            cleanup.callback(supervisor.stop_all)
-            if backend_name == "moto":
-                tables_ready()
-            else:
-                supervisor.start("dynamodb")
-                run_until(lambda: supervisor.up("dynamodb"), START_TIMEOUT, "DynamoDB Local")
-            for name in ("worker", "api", "web"):
-                supervisor.start(name)
-            run_until(lambda: supervisor.up(*supervisor.parts), START_TIMEOUT, "the stack")
-            running["state"] = "running"
-            print(
-                f"\nFavorites service running:\n"
-                f"  GraphQL (token):  {api_url}/graphql\n"
-                f"  GraphQL (public): {api_url}/public/graphql  (GraphiQL in a browser)\n"
-                f"  Demo page:        {web_url}/\n"
-                f"  DynamoDB:         {dynamodb_url}  ({backend_name}, data in {data}/)\n"
-                f"  Status:           {status.path(data)}\n"
-                f"Ctrl-C stops everything.\n",
-                flush=True,
-            )
-            while True:
-                supervisor.tick()
-                write_status()
-                time.sleep(TICK_SECONDS)
-        except KeyboardInterrupt:
-            pass
-        except (PartFailed, RuntimeError, DynamoDBLocalUnavailable) as error:
-            _ignore_signals()
-            if isinstance(error, PartFailed):
-                report_failure(error)
-            else:
-                print(f"error: {error}", file=sys.stderr, flush=True)
-            supervisor.stop_all()
-            # The last word stays on disk for whoever looks; its pid is dead once the
-            # stack exits, so status.read() no longer takes it for a running stack.
-            failed.append(str(error))
-            write_status(state="failed", failure=str(error))
-            return 1
-        finally:
-            _ignore_signals()
-    return 0
+    def _watch(self) -> None:
+        """Tick until interrupted (KeyboardInterrupt) or a part fails (PartFailed)."""
+        while True:
+            self._tick()
+            time.sleep(TICK_SECONDS)
+
+    def _tick(self) -> None:
+        self.supervisor.tick()
+        self._write_status()
+
+    def _write_status(self, **extra: Any) -> None:
+        now = time.time()
+        parts = {name: part.snapshot(now) for name, part in self.supervisor.parts.items()}
+        if self.backend == "moto":
+            parts["dynamodb"] = {"title": "moto (in the stack's process)", "state": "up"}
+        worker: dict[str, Any] = {}
+        if "worker" in parts:  # not when the start failed before the parts were set up
+            parts["worker"] = {**parts["worker"], **self.watch.status(now)}
+            worker = {k: v for k, v in parts["worker"].items() if k not in ("title", "log")}
+        status.write(
+            self.data,
+            {**self.running, **extra, "parts": parts, "worker": worker, "updated_at": now},
+        )
+
+    def _fail(self, error: Exception) -> None:
+        """Say why, stop every part, and leave the last status on disk."""
+        _ignore_signals()
+        if isinstance(error, PartFailed):
+            report_failure(error)
+        else:
+            print(f"error: {error}", file=sys.stderr, flush=True)
+        self.supervisor.stop_all()
+        # The last word stays on disk for whoever looks; its pid is dead once the
+        # stack exits, so status.read() no longer takes it for a running stack.
+        self._failed = True
+        self._write_status(state="failed", failure=str(error))
+
+    def _remove_status(self, path: Path) -> None:
+        if not self._failed:  # a failed stack's last status stays, for whoever looks
+            path.unlink(missing_ok=True)
 
 
-def _remove_status(path: Path, failed: list[str]) -> None:
-    if not failed:  # a failed stack's last status stays, for whoever looks
-        path.unlink(missing_ok=True)
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    return Stack(args).run()
 
 
 def _ignore_signals() -> None:

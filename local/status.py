@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
+
+from local.processes import wait_until
 
 FILE_NAME = "stack-status.json"
 
@@ -45,13 +46,12 @@ def read(data_dir: Path) -> dict[str, Any] | None:
 
 def wait(data_dir: Path, timeout: float = 120.0) -> dict[str, Any]:
     """The status of a stack once every part is up (``state`` is ``running``)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def running() -> dict[str, Any] | None:
         status = read(data_dir)
-        if status is not None and status.get("state") == "running":
-            return status
-        time.sleep(0.2)
-    raise TimeoutError(f"no running stack wrote {path(data_dir)} within {timeout:.0f}s")
+        return status if status is not None and status.get("state") == "running" else None
+
+    return wait_until(running, timeout, f"a running stack writing {path(data_dir)}", interval=0.2)
 
 
 def last(data_dir: Path) -> dict[str, Any] | None:

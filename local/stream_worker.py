@@ -24,7 +24,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import aggregation
+from chalicelib.stream.lag import lag_seconds
+from chalicelib.stream.records import FavoriteEvent, parse_record
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
@@ -140,9 +141,9 @@ class StreamWorker:
         # The handler's own definition of lag (its batch log line says the same),
         # measured as the batch is handed over, so a batch that keeps failing shows
         # a lag that grows.
-        parsed = [aggregation.parse_record(record) for record in event["Records"]]
-        self.stats.lag_seconds = aggregation.lag_seconds(
-            [e for e in parsed if isinstance(e, aggregation.FavoriteEvent)], time.time()
+        parsed = [parse_record(record) for record in event["Records"]]
+        self.stats.lag_seconds = lag_seconds(
+            [e for e in parsed if isinstance(e, FavoriteEvent)], time.time()
         )
         try:
             response = self.handler(event, LambdaContext())

@@ -19,11 +19,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -58,43 +59,79 @@ class PartFailed(Exception):
         self.part = part
 
 
-@dataclass
 class Part:
-    spec: PartSpec
-    log_file: Path
-    state: str = DOWN
-    process: Any = None  # subprocess.Popen[bytes] while it runs
-    restarts: int = 0
-    last_error: str | None = None
-    since: float = 0.0
-    started_at: float = 0.0
-    next_start: float | None = None
-    deaths: collections.deque[float] = field(default_factory=collections.deque)
-    lines: collections.deque[str] = field(
-        default_factory=lambda: collections.deque(maxlen=LAST_LINES)
-    )
-    _pending_error: str | None = None
-    _reader: threading.Thread | None = None
+    """One child process of the stack and its history; every change of its state is a method here.
+
+    The supervisor decides when (a tick saw it exit, serve, stall); the part
+    keeps what follows from it consistent: its state and since when, its
+    process and output reader, its deaths, restarts and last error.
+    """
+
+    def __init__(self, spec: PartSpec, log_file: Path) -> None:
+        self.spec = spec
+        self.log_file = log_file
+        self._state = DOWN
+        self._since = 0.0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
+        self._started_at = 0.0
+        self._next_start: float | None = None
+        self._restarts = 0
+        self._last_error: str | None = None
+        # Why it is being killed, if the stack kills it: told as its death's reason.
+        self._pending_error: str | None = None
+        self._deaths: collections.deque[float] = collections.deque()
+        self.lines: collections.deque[str] = collections.deque(maxlen=LAST_LINES)
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def since(self) -> float:
+        return self._since
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self._process
 
     @property
     def pid(self) -> int | None:
-        return int(self.process.pid) if self.process is not None else None
+        return int(self._process.pid) if self._process is not None else None
+
+    @property
+    def started_at(self) -> float:
+        return self._started_at
+
+    @property
+    def restarts(self) -> int:
+        return self._restarts
+
+    @property
+    def last_error(self) -> str | None:
+        return self._last_error
+
+    @property
+    def deaths(self) -> tuple[float, ...]:
+        """When it died, within the supervisor's window."""
+        return tuple(self._deaths)
 
     def _enter(self, state: str, now: float) -> None:
-        self.state, self.since = state, now
+        self._state, self._since = state, now
 
     def start(self, now: float) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self.process = processes.spawn(self.spec.command, cwd=self.spec.cwd, env=self.spec.env)
-        self.started_at = now
-        self.next_start = None
+        process = processes.spawn(self.spec.command, cwd=self.spec.cwd, env=self.spec.env)
+        self._process = process
+        self._started_at = now
+        self._next_start = None
         self._pending_error = None
-        if self.state == DOWN:
+        if self._state == DOWN:
             self._enter(STARTING, now)
-        stdout = self.process.stdout
+        stdout = process.stdout
         assert stdout is not None
         self._reader = threading.Thread(
-            target=self._read, args=(stdout, self.process.pid), name=f"{self.spec.name}-output"
+            target=self._read, args=(stdout, process.pid), name=f"{self.spec.name}-output"
         )
         self._reader.daemon = True
         self._reader.start()
@@ -115,20 +152,65 @@ class Part:
                     with contextlib.suppress(OSError, ValueError):
                         print(f"[{self.spec.name}] {line}", flush=True)
 
+    def due(self, now: float) -> bool:
+        """Whether it waits for a restart whose backoff has passed."""
+        return self._process is None and self._next_start is not None and now >= self._next_start
+
+    def exit_reason(self) -> str | None:
+        """Why its process ended (the stack's reason if the stack killed it); None while it runs."""
+        if self._process is None or self._process.poll() is None:
+            return None
+        return self._pending_error or processes.exit_description(self._process.returncode)
+
+    def serving(self, now: float) -> None:
+        """Its process answered the readiness check: it is up."""
+        self._enter(UP, now)
+
     def kill(self, reason: str) -> None:
         """Count a running child as failed for ``reason`` and kill it; the next tick restarts it."""
         self._pending_error = reason
-        if self.process is not None:
-            self.process.kill()
+        if self._process is not None:
+            self._process.kill()
+
+    def died(self, now: float, reason: str, window: float) -> int:
+        """Record its process's death; the number of deaths within the last ``window`` seconds."""
+        self._forget_process()
+        self._last_error = reason
+        self._deaths.append(now)
+        while self._deaths and self._deaths[0] < now - window:
+            self._deaths.popleft()
+        return len(self._deaths)
+
+    def restart_after(self, now: float, delay: float) -> None:
+        """Counted as a restart, started again by the first tick ``delay`` seconds from ``now``."""
+        self._restarts += 1
+        self._next_start = now + delay
+        self._enter(RESTARTING, now)
+
+    def give_up(self, now: float) -> None:
+        self._next_start = None
+        self._enter(DOWN, now)
+
+    def stop(self, now: float) -> None:
+        """Stop its process if it runs (SIGTERM, then SIGKILL); it is down."""
+        if self._process is not None:
+            processes.stop(self._process)
+            self._forget_process()
+        self.give_up(now)
+
+    def _forget_process(self) -> None:
+        if self._reader is not None:
+            self._reader.join(timeout=2)  # its last lines, before anyone reads them
+        self._process = None
 
     def snapshot(self, now: float) -> dict[str, Any]:
         return {
             "title": self.spec.title,
-            "state": self.state,
-            "pid": self.pid if self.state != DOWN else None,
-            "restarts": self.restarts,
-            "last_error": self.last_error,
-            "since": self.since,
+            "state": self._state,
+            "pid": self.pid if self._state != DOWN else None,
+            "restarts": self._restarts,
+            "last_error": self._last_error,
+            "since": self._since,
             "log": str(self.log_file),
         }
 
@@ -169,51 +251,41 @@ class Supervisor:
         """Look at every part once; ``PartFailed`` when one has died too often."""
         now = self._clock()
         for part in self.parts.values():
-            process = part.process
-            if process is None:
-                if part.next_start is not None and now >= part.next_start:
+            pid = part.pid
+            if pid is None:
+                if part.due(now):
                     logger.info("starting %s again (restart %d)", part.spec.title, part.restarts)
                     part.start(now)
                 continue
-            if process.poll() is not None:
-                reason = part._pending_error or processes.exit_description(process.returncode)
+            reason = part.exit_reason()
+            if reason is not None:
                 self._died(part, now, reason)
                 continue
             if part.state in (STARTING, RESTARTING):
-                if part.spec.ready(process.pid):
-                    part._enter(UP, now)
-                    logger.info("%s is up (pid %d)", part.spec.title, process.pid)
+                if part.spec.ready(pid):
+                    part.serving(now)
+                    logger.info("%s is up (pid %d)", part.spec.title, pid)
                     self._on_up(part)
                 elif now - part.started_at > self._start_timeout:
                     part.kill(f"not ready within {self._start_timeout:g}s")
             elif part.state == UP:
-                problem = part.spec.health(process.pid)
+                problem = part.spec.health(pid)
                 if problem is not None:
-                    logger.warning(
-                        "%s (pid %d): %s; killing it", part.spec.title, process.pid, problem
-                    )
+                    logger.warning("%s (pid %d): %s; killing it", part.spec.title, pid, problem)
                     part.kill(problem)
 
     def _died(self, part: Part, now: float, reason: str) -> None:
         pid = part.pid
-        if part._reader is not None:
-            part._reader.join(timeout=2)  # its last lines, before anyone reads them
-        part.process = None
-        part.last_error = reason
-        part.deaths.append(now)
-        while part.deaths and part.deaths[0] < now - self._window:
-            part.deaths.popleft()
-        if len(part.deaths) >= self._max_deaths:
-            part._enter(DOWN, now)
+        deaths = part.died(now, reason, self._window)
+        if deaths >= self._max_deaths:
+            part.give_up(now)
             raise PartFailed(
                 part,
-                f"{part.spec.title} ({part.spec.name}) died {len(part.deaths)} times within "
+                f"{part.spec.title} ({part.spec.name}) died {deaths} times within "
                 f"{self._window:g}s (last: pid {pid}, {reason})",
             )
-        delay = min(8.0, 0.5 * 2 ** (len(part.deaths) - 1))
-        part.restarts += 1
-        part.next_start = now + delay
-        part._enter(RESTARTING, now)
+        delay = min(8.0, 0.5 * 2 ** (deaths - 1))
+        part.restart_after(now, delay)
         logger.warning(
             "%s (pid %s) %s; restarting it in %.1fs (restart %d)",
             part.spec.title,
@@ -226,12 +298,7 @@ class Supervisor:
     def stop_all(self) -> None:
         """Stop every running part, the last started first."""
         for part in reversed(list(self.parts.values())):
-            if part.process is not None:
-                processes.stop(part.process)
-                if part._reader is not None:
-                    part._reader.join(timeout=2)
-                part.process = None
-            part._enter(DOWN, self._clock())
+            part.stop(self._clock())
 
 
 def last_lines(part: Part) -> str:

@@ -7,20 +7,26 @@ the page works on whatever ports the stack was started with.
 from __future__ import annotations
 
 import argparse
-import functools
+import datetime
+import email.utils
 import json
+import mimetypes
 import signal
 import sys
-import threading
-from http.server import SimpleHTTPRequestHandler
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from local.bounded import BoundedHTTPServer
+from local import wsgi
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 WEB_ROOT = Path(__file__).parent / "web"
 CLIENT_TIMEOUT = 10.0  # seconds without a byte before a connection is closed
+# Past this many connections a new one waits in the listen queue (a static page needs no 503).
 MAX_CONNECTIONS = 32
+TEXT = [("Content-Type", "text/plain")]
 DEMO_USERS = ("demo-alice", "demo-bob", "demo-carol")
 DEMO_RESTAURANTS = (
     "pizza-palace",
@@ -32,59 +38,71 @@ DEMO_RESTAURANTS = (
 )
 
 
-class _Handler(SimpleHTTPRequestHandler):
-    config: bytes = b"{}"
+class DemoPage:
+    """A WSGI application: the files of ``root`` (``/`` is ``index.html``) and ``/config.json``."""
 
-    def do_GET(self) -> None:
-        if self.path.split("?", 1)[0] == "/config.json":
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Content-Length", str(len(self.config)))
-            self.end_headers()
-            self.wfile.write(self.config)
-            return
-        super().do_GET()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # the page's requests would drown the stack's own output
-
-
-class _Server(BoundedHTTPServer):
-    """Past ``MAX_CONNECTIONS`` a connection waits in the listen queue (a static
-    page needs no 503); a stalled one is closed by the handler's timeout."""
-
-    max_connections = MAX_CONNECTIONS
-
-
-class DemoPageServer:
-    def __init__(self, port: int, api_url: str) -> None:
-        config = json.dumps(
+    def __init__(self, api_url: str, root: Path = WEB_ROOT) -> None:
+        self._root = root.resolve()
+        self._config = json.dumps(
             {"api": api_url, "users": list(DEMO_USERS), "restaurants": list(DEMO_RESTAURANTS)}
         ).encode()
-        handler = type("Handler", (_Handler,), {"config": config, "timeout": CLIENT_TIMEOUT})
-        self._server = _Server(
-            ("127.0.0.1", port), functools.partial(handler, directory=str(WEB_ROOT))
-        )
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="demo-page", daemon=True
-        )
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        if method not in ("GET", "HEAD"):
+            return _answer(
+                start_response, "501 Not Implemented", b"Unsupported method", method, TEXT
+            )
+        path = str(environ.get("PATH_INFO") or "/")
+        if path == "/config.json":
+            headers = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+            return _answer(start_response, "200 OK", self._config, method, headers)
+        file = self._file(path)
+        if file is None:
+            return _answer(start_response, "404 Not Found", b"File not found", method, TEXT)
+        modified = int(file.stat().st_mtime)
+        if _unchanged_since(environ.get("HTTP_IF_MODIFIED_SINCE"), modified):
+            start_response("304 Not Modified", [])
+            return [b""]
+        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        headers = [
+            ("Content-Type", content_type),
+            ("Last-Modified", email.utils.formatdate(modified, usegmt=True)),
+        ]
+        return _answer(start_response, "200 OK", file.read_bytes(), method, headers)
 
-    def start(self) -> DemoPageServer:
-        self._thread.start()
-        return self
+    def _file(self, path: str) -> Path | None:
+        """The file ``path`` names inside the root, if any (nothing outside it, no listing)."""
+        wanted = (self._root / path.lstrip("/")).resolve()
+        if wanted.is_dir():
+            wanted = wanted / "index.html"
+        if not wanted.is_relative_to(self._root) or not wanted.is_file():
+            return None
+        return wanted
 
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+def _unchanged_since(header: str | None, modified: int) -> bool:
+    """Whether an ``If-Modified-Since`` header says the client has the file as it is."""
+    if not header:
+        return False
+    try:
+        since = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return False  # not a date: send the file
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=datetime.UTC)
+    return since.timestamp() >= modified
+
+
+def _answer(
+    start_response: StartResponse,
+    status: str,
+    body: bytes,
+    method: str,
+    headers: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    start_response(status, [*(headers or []), ("Content-Length", str(len(body)))])
+    return [b"" if method == "HEAD" else body]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,10 +111,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--api", required=True, help="the API's address, for the page")
     args = parser.parse_args(argv)
-    server = DemoPageServer(args.port, args.api)
+    server = wsgi.queueing_server(
+        DemoPage(args.api),
+        args.port,
+        client_timeout=CLIENT_TIMEOUT,
+        max_connections=MAX_CONNECTIONS,
+    )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"demo page on {server.url}/ for the API at {args.api}", flush=True)
-    server.serve_forever()
+    print(f"demo page on http://{wsgi.HOST}:{args.port}/ for the API at {args.api}", flush=True)
+    server.run()
     return 0
 
 

@@ -27,6 +27,8 @@ os.environ.update(
             "arn:aws:dynamodb:us-east-1:123456789012:table/favorites-test"
             "/stream/2026-11-01T00:00:00.000"
         ),
+        # Two browser origins, as a web app and a developer's server would be.
+        "CORS_ALLOW_ORIGINS": "https://app.example.com,http://localhost:5173",
     }
 )
 os.environ.pop("DYNAMODB_ENDPOINT_URL", None)

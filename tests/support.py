@@ -1,87 +1,51 @@
-"""Helpers shared by the test tiers: stream events, tokens, GraphQL calls."""
+"""Helpers shared by the test tiers: GraphQL calls, spans, DynamoDB calls, seeding.
+
+Stream records and count items come from ``devtools`` (the benchmarks use them
+too); they are named here as well, so each test imports from one place.
+"""
 
 from __future__ import annotations
 
-import itertools
 import json
-import uuid
+import os
+import random
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
-from chalicelib.windows import format_timestamp
+import pytest
+
+from chalicelib.sharding import rank_partition
+from devtools.calls import counting
+from devtools.events import stream_event, stream_record
+from devtools.items import COUNTS_TABLE, FAVORITES_TABLE, count_items
 from local.tokens import token
 
-FAVORITES_TABLE = "favorites-test"
-COUNTS_TABLE = "favorite-counts-test"
-STREAM_ARN = (
-    f"arn:aws:dynamodb:us-east-1:123456789012:table/{FAVORITES_TABLE}"
-    "/stream/2026-11-01T00:00:00.000"
-)
-
-_sequence_numbers = itertools.count(10**20)
-
-
-def favorite_image(
-    restaurant_id: str, user_id: str, created_at: datetime | str | None
-) -> dict[str, Any]:
-    image: dict[str, Any] = {"restaurant_id": {"S": restaurant_id}, "user_id": {"S": user_id}}
-    if created_at is not None:
-        text = created_at if isinstance(created_at, str) else format_timestamp(created_at)
-        image["created_at"] = {"S": text}
-    return image
+__all__ = [
+    "BUCKETS",
+    "COUNTS_TABLE",
+    "FAVORITES_TABLE",
+    "count_items",
+    "dynamodb_calls",
+    "error_codes",
+    "graphql",
+    "load_counts",
+    "put_counts",
+    "put_favorites",
+    "recorded_spans",
+    "skip_unless_ci",
+    "stream_event",
+    "stream_record",
+]
 
 
-def stream_record(
-    event_name: str,
-    restaurant_id: str = "r1",
-    user_id: str = "u1",
-    created_at: datetime | str | None = None,
-    *,
-    event_id: str | None = None,
-    sequence_number: str | None = None,
-    approximate_creation: float | None = 1_795_000_000.0,
-    new_image: dict[str, Any] | None = None,
-    old_image: dict[str, Any] | None = None,
-    stream_arn: str = STREAM_ARN,
-    user_identity: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """One record exactly as Lambda delivers a DynamoDB stream record, every key included."""
-    image = favorite_image(restaurant_id, user_id, created_at)
-    if new_image is None and event_name in ("INSERT", "MODIFY"):
-        new_image = image
-    if old_image is None and event_name in ("REMOVE", "MODIFY"):
-        old_image = image
-    dynamodb: dict[str, Any] = {
-        "Keys": {"restaurant_id": {"S": restaurant_id}, "user_id": {"S": user_id}},
-        "SequenceNumber": sequence_number or str(next(_sequence_numbers)),
-        "SizeBytes": 120,
-        "StreamViewType": "NEW_AND_OLD_IMAGES",
-    }
-    if approximate_creation is not None:
-        dynamodb["ApproximateCreationDateTime"] = approximate_creation
-    if new_image is not None:
-        dynamodb["NewImage"] = new_image
-    if old_image is not None:
-        dynamodb["OldImage"] = old_image
-    record: dict[str, Any] = {
-        "eventID": event_id or uuid.uuid4().hex,
-        "eventName": event_name,
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": dynamodb,
-        "eventSourceARN": stream_arn,
-    }
-    if user_identity is not None:
-        record["userIdentity"] = user_identity
-    return record
-
-
-def stream_event(records: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"Records": records}
+def skip_unless_ci(missing: str, needed_for: str) -> NoReturn:
+    """A tool a test needs is missing: skip, except under ``CI=true``, where every
+    test must run, so it fails naming what to install."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{needed_for} under CI=true, but {missing}")
+    pytest.skip(missing)
 
 
 def graphql(
@@ -134,33 +98,10 @@ def recorded_spans(monkeypatch: Any) -> Iterator[list[dict[str, Any]]]:
 
 @contextmanager
 def dynamodb_calls(client: Any) -> Iterator[Counter[str]]:
-    """Count the DynamoDB calls ``client`` sends, by operation (botocore's event hooks,
-    so the code under test runs unchanged; retries by botocore are not extra calls)."""
-    calls: Counter[str] = Counter()
-
-    def count(model: Any, **_: Any) -> None:
-        calls[model.name] += 1
-
-    client.meta.events.register("before-call.dynamodb", count)
-    try:
-        yield calls
-    finally:
-        client.meta.events.unregister("before-call.dynamodb", count)
-
-
-def count_items(bucket: str, counts: dict[str, int], shards: int = 1) -> list[dict[str, Any]]:
-    """Count items as the stream handler leaves them, ranking key included."""
-    from chalicelib.sharding import rank_partition
-
-    return [
-        {
-            "restaurant_id": {"S": restaurant},
-            "bucket": {"S": bucket},
-            "favorite_count": {"N": str(count)},
-            "rank_partition": {"S": rank_partition(bucket, restaurant, shards)},
-        }
-        for restaurant, count in counts.items()
-    ]
+    """The DynamoDB calls ``client`` sends inside the block, by operation
+    (``devtools.calls``: the code under test runs unchanged)."""
+    with counting(client) as counter:
+        yield counter.calls
 
 
 def put_counts(client: Any, bucket: str, counts: dict[str, int], shards: int = 1) -> None:
@@ -186,3 +127,33 @@ def put_favorites(client: Any, user: str, restaurants: list[str]) -> None:
             for restaurant in restaurants[start : start + 25]
         ]
         client.batch_write_item(RequestItems={FAVORITES_TABLE: requests})
+
+
+# The buckets load_counts fills.
+BUCKETS = ("ALL", "MONTH#2026-11")
+
+
+def load_counts(client: Any, shards: int) -> dict[str, list[tuple[str, int]]]:
+    """300 restaurants with counts 0..6 (ties everywhere), plus markers; the truth per bucket."""
+    rng = random.Random(6)
+    items: list[dict[str, Any]] = []
+    truth: dict[str, list[tuple[str, int]]] = {bucket: [] for bucket in BUCKETS}
+    for index in range(300):
+        restaurant = f"r{index:03d}"
+        for bucket in BUCKETS:
+            count = rng.randint(0, 6)
+            items.append(
+                {
+                    "restaurant_id": {"S": restaurant},
+                    "bucket": {"S": bucket},
+                    "favorite_count": {"N": str(count)},
+                    "rank_partition": {"S": rank_partition(bucket, restaurant, shards)},
+                }
+            )
+            if count > 0:  # unfavorited down to zero: not listed
+                truth[bucket].append((restaurant, count))
+        items.append({"restaurant_id": {"S": f"#EVENT#{index}"}, "bucket": {"S": "MARKER"}})
+    for start in range(0, len(items), 25):
+        requests = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        client.batch_write_item(RequestItems={COUNTS_TABLE: requests})
+    return {bucket: sorted(pairs, key=lambda p: (-p[1], p[0])) for bucket, pairs in truth.items()}

@@ -49,6 +49,10 @@ class RestaurantBatch:
     def prime_counts(self, bucket: str, counts: Iterable[tuple[str, int]]) -> None:
         self._counts.setdefault(bucket, {}).update(counts)
 
+    def prime_favorited(self, restaurant_id: str, favorited: bool) -> None:
+        """What a mutation of this request made of the viewer's heart: no read needed."""
+        self._favorited[restaurant_id] = favorited
+
     def _missing(self, known: Container[str], restaurant_id: str) -> list[str]:
         if restaurant_id not in self._list_of:
             self.announce([restaurant_id])

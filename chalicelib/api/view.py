@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import Protocol
 
 from chalice.app import Request, Response
 from cross_web import HTTPException, SyncHTTPRequestAdapter
@@ -30,11 +31,13 @@ from strawberry.http.temporal_response import TemporalResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
-from chalicelib import services, tracing
+from chalicelib import tracing
 from chalicelib.api.context import RequestContext
 from chalicelib.api.limits import MAX_NUMBER_DIGITS
 from chalicelib.api.schema import is_unexpected, schema
 from chalicelib.auth import caller_id
+from chalicelib.favorites import FavoritesStore
+from chalicelib.rankings import RankingStore
 from chalicelib.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -173,14 +176,25 @@ def error_response(
     )
 
 
+class Stores(Hashable, Protocol):
+    """Where each request's stores come from: app.py hands in the composition
+    root (``chalicelib.services``), so the GraphQL layer never imports it.
+    Hashable: one view is kept per route and stores."""
+
+    def favorites(self) -> FavoritesStore: ...
+
+    def rankings(self) -> RankingStore: ...
+
+
 class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
-    def __init__(self, *, public: bool) -> None:
+    def __init__(self, *, public: bool, stores: Stores) -> None:
         settings = get_settings()
         super().__init__(
             schema=schema(introspection=settings.graphiql),
             graphql_ide="graphiql" if settings.graphiql else None,
         )
         self._public = public
+        self._stores = stores
         self._max_body_bytes = settings.max_body_bytes
 
     def get_sub_response(self, request: Request) -> NegotiatedResponse:
@@ -191,8 +205,8 @@ class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
         user_id = None if self._public else caller_id(request.context)
         return RequestContext(
             user_id=user_id,
-            favorites=services.favorites(),
-            rankings=services.rankings(),
+            favorites=self._stores.favorites(),
+            rankings=self._stores.rankings(),
             request_id=request_id(request),
         )
 
@@ -318,9 +332,9 @@ class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
 
 
 @cache
-def view(public: bool) -> FavoritesGraphQLView:
-    return FavoritesGraphQLView(public=public)
+def view(public: bool, stores: Stores) -> FavoritesGraphQLView:
+    return FavoritesGraphQLView(public=public, stores=stores)
 
 
-def handle(request: Request, *, public: bool) -> Response:
-    return view(public).execute_request(request)
+def handle(request: Request, *, public: bool, stores: Stores) -> Response:
+    return view(public, stores).execute_request(request)

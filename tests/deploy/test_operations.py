@@ -10,7 +10,7 @@ from typing import Any
 
 from chalicelib.metrics import RECONCILE_METRICS, STREAM_METRICS
 from chalicelib.settings import from_env
-from infra import monitoring
+from infra import alarms, logs
 from infra import template as merge
 from infra.package import Package
 from infra.stages import stage
@@ -73,7 +73,7 @@ def test_exactly_one_api_stage_traced_throttled_and_access_logged(packaged: Pack
     assert settings["DataTraceEnabled"] is False
     assert settings["LoggingLevel"] == "OFF"
     access = properties["AccessLogSetting"]
-    assert access["DestinationArn"] == {"Fn::GetAtt": [monitoring.ACCESS_LOG_GROUP, "Arn"]}
+    assert access["DestinationArn"] == {"Fn::GetAtt": [logs.ACCESS_LOG_GROUP, "Arn"]}
     fields = json.loads(access["Format"])
     # The id the service puts in its errors' extensions.requestId.
     assert fields["requestId"] == "$context.requestId"
@@ -85,12 +85,12 @@ def test_exactly_one_api_stage_traced_throttled_and_access_logged(packaged: Pack
     assert rest_api["Properties"]["Name"] == config.api_name
     assert rest_api["Properties"]["Body"]["info"]["title"] == config.api_name
     # The account's logging role exists before the stage that needs it.
-    account = by_type["AWS::ApiGateway::Account"][monitoring.API_GATEWAY_ACCOUNT]
+    account = by_type["AWS::ApiGateway::Account"][logs.API_GATEWAY_ACCOUNT]
     assert account["Properties"]["CloudWatchRoleArn"] == {
-        "Fn::GetAtt": [monitoring.API_GATEWAY_LOG_ROLE, "Arn"]
+        "Fn::GetAtt": [logs.API_GATEWAY_LOG_ROLE, "Arn"]
     }
-    assert monitoring.API_GATEWAY_ACCOUNT in rest_api["DependsOn"]
-    role = by_type["AWS::IAM::Role"][monitoring.API_GATEWAY_LOG_ROLE]
+    assert logs.API_GATEWAY_ACCOUNT in rest_api["DependsOn"]
+    role = by_type["AWS::IAM::Role"][logs.API_GATEWAY_LOG_ROLE]
     assert role["DeletionPolicy"] == "Retain"
     (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
@@ -107,7 +107,7 @@ def test_every_log_group_is_the_stacks_with_the_stage_retention(packaged: Packag
         # Lambda writes to /aws/lambda/<name>: the stack creates it first.
         assert f"/aws/lambda/{config.function_name(function)}" in names
         resource = by_type["AWS::Lambda::Function"][logical_id]
-        assert monitoring.log_group_id(function) in resource["DependsOn"]
+        assert logs.log_group_id(function) in resource["DependsOn"]
     assert len(groups) == len(merge.FUNCTIONS) + 1  # and the API's access log
     assert retention >= 7
 
@@ -126,22 +126,22 @@ def test_the_stream_function_has_concurrency_no_api_traffic_can_take(packaged: P
 
 def test_every_alarm_notifies_the_stacks_topic(packaged: Package) -> None:
     by_type = _by_type(packaged)
-    assert monitoring.ALARM_TOPIC in by_type["AWS::SNS::Topic"]
-    alarms = _alarms(packaged)
-    assert len(alarms) >= 8
-    for alarm in alarms.values():
-        assert alarm["AlarmActions"] == [{"Ref": monitoring.ALARM_TOPIC}]
+    assert alarms.ALARM_TOPIC in by_type["AWS::SNS::Topic"]
+    packaged_alarms = _alarms(packaged)
+    assert len(packaged_alarms) >= 8
+    for alarm in packaged_alarms.values():
+        assert alarm["AlarmActions"] == [{"Ref": alarms.ALARM_TOPIC}]
         assert alarm["AlarmDescription"]
         assert alarm["AlarmName"].startswith(f"favorites-{packaged.stage}-")
         returned = [q for q in alarm["Metrics"] if q["ReturnData"]]
         assert len(returned) == 1
     # An e-mail address given as a stack parameter is subscribed; none, no subscription.
     template = packaged.transformed()
-    assert template["Parameters"][monitoring.ALARM_EMAIL]["Default"] == ""
-    subscription = by_type["AWS::SNS::Subscription"][monitoring.ALARM_SUBSCRIPTION]
-    assert subscription["Condition"] == monitoring.HAS_ALARM_EMAIL
-    assert subscription["Properties"]["Endpoint"] == {"Ref": monitoring.ALARM_EMAIL}
-    assert template["Outputs"]["AlarmTopicArn"] == {"Value": {"Ref": monitoring.ALARM_TOPIC}}
+    assert template["Parameters"][merge.ALARM_EMAIL]["Default"] == ""
+    subscription = by_type["AWS::SNS::Subscription"][alarms.ALARM_SUBSCRIPTION]
+    assert subscription["Condition"] == merge.HAS_ALARM_EMAIL
+    assert subscription["Properties"]["Endpoint"] == {"Ref": merge.ALARM_EMAIL}
+    assert template["Outputs"]["AlarmTopicArn"] == {"Value": {"Ref": alarms.ALARM_TOPIC}}
 
 
 def test_the_alarms_an_operator_needs(packaged: Package) -> None:
@@ -218,7 +218,7 @@ def test_the_dashboard_shows_every_alarm(packaged: Package) -> None:
     body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
     widgets = json.loads(body.replace("${AWS::Region}", "us-east-1"))["widgets"]
     titles = {widget["properties"]["title"] for widget in widgets}
-    for alarm in monitoring.alarms(stage(packaged.stage)):
+    for alarm in alarms.for_stage(stage(packaged.stage)):
         assert alarm.title in titles
     assert all(widget["properties"]["metrics"] for widget in widgets)
     for widget in widgets:
@@ -229,3 +229,35 @@ def test_the_dashboard_shows_every_alarm(packaged: Package) -> None:
                 # Every metric an expression names is a row of the same widget.
                 named = set(re.findall(r"\b([a-z][a-z0-9_]*)\b", row[-1]["expression"]))
                 assert named - {"fill", "if", "and"} <= ids, (widget["properties"]["title"], row)
+
+
+def _as_alarm_query(row: list[Any]) -> dict[str, Any]:
+    """A dashboard widget's row, written as an alarm's MetricDataQuery."""
+    *metric, rendering = row
+    query = {"Id": rendering["id"], "ReturnData": rendering["visible"]}
+    if "expression" in rendering:
+        return {**query, "Label": rendering["label"], "Expression": rendering["expression"]}
+    namespace, name, *pairs = metric
+    dimensions = [{"Name": k, "Value": v} for k, v in zip(pairs[::2], pairs[1::2], strict=True)]
+    return {
+        **query,
+        "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": name, "Dimensions": dimensions},
+            "Period": rendering["period"],
+            "Stat": rendering["stat"],
+        },
+    }
+
+
+def test_each_alarms_graph_draws_exactly_what_the_alarm_compares(packaged: Package) -> None:
+    (dashboard,) = _by_type(packaged)["AWS::CloudWatch::Dashboard"].values()
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(body.replace("${AWS::Region}", "us-east-1"))["widgets"]
+    by_title = {widget["properties"]["title"]: widget["properties"] for widget in widgets}
+    prefix = f"favorites-{packaged.stage}-"
+    for alarm in _alarms(packaged).values():
+        graph = by_title[alarm["AlarmName"].removeprefix(prefix)]
+        # Same metrics, dimensions, statistics, periods and expressions; the
+        # line the alarm compares is the one drawn.
+        assert [_as_alarm_query(row) for row in graph["metrics"]] == alarm["Metrics"]
+        assert graph["annotations"]["horizontal"][0]["value"] == alarm["Threshold"]

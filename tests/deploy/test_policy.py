@@ -16,9 +16,10 @@ from pathlib import Path
 import botocore.session
 import pytest
 
-from chalicelib.aggregation import CountsWriter, FavoriteEvent
 from chalicelib.favorites import BY_USER_INDEX
 from chalicelib.rankings import BY_COUNT_INDEX
+from chalicelib.stream.records import FavoriteEvent
+from chalicelib.stream.writer import CountsWriter
 from infra import tables
 from infra.stages import API_HANDLER, DEPLOYABLE_STAGES, ROOT, stage
 
@@ -114,15 +115,29 @@ def test_the_analysis_sees_every_call():
     assert set().union(*FUNCTION_ADAPTERS.values()) == set(ADAPTERS)
 
 
-def _services_called(tree: ast.AST) -> set[str]:
-    """The ``services.<factory>()`` calls in a piece of code."""
+def _services_called(tree: ast.AST, receiver: str = "services") -> set[str]:
+    """The ``<receiver>.<factory>()`` calls in a piece of code; the receiver is a
+    name (``services``) or an attribute (``self._stores``)."""
     return {
         node.func.attr
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
-        and isinstance(node.func.value, ast.Name)
-        and node.func.value.id == "services"
+        and (
+            (isinstance(node.func.value, ast.Name) and node.func.value.id == receiver)
+            or (isinstance(node.func.value, ast.Attribute) and node.func.value.attr == receiver)
+        )
+    }
+
+
+def _stores_handed(tree: ast.AST) -> set[str]:
+    """What a piece of code passes as ``stores=`` (a name)."""
+    return {
+        ast.unparse(keyword.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        for keyword in node.keywords
+        if keyword.arg == "stores"
     }
 
 
@@ -140,12 +155,16 @@ def test_each_function_reaches_exactly_its_adapters():
     }
     app_tree = ast.parse((ROOT / "app.py").read_text())
     handlers = {node.name: node for node in app_tree.body if isinstance(node, ast.FunctionDef)}
-    # The routes hand over to chalicelib/api, which builds the request's services.
-    assert _services_called(handlers["graphql"]) == _services_called(handlers["public_graphql"])
-    assert _services_called(handlers["graphql"]) == set()
+    # The routes hand chalicelib/api the composition root as its stores; the
+    # view builds each request's context from them (self._stores.<factory>()).
+    for route in ("graphql", "public_graphql"):
+        assert _services_called(handlers[route]) == set()
+        assert _stores_handed(handlers[route]) == {"services"}
     reached = {API_HANDLER: set[str]()}
     for path in (ROOT / "chalicelib" / "api").rglob("*.py"):
-        reached[API_HANDLER] |= _services_called(ast.parse(path.read_text()))
+        tree = ast.parse(path.read_text())
+        assert _services_called(tree) == set(), path  # the API never imports services
+        reached[API_HANDLER] |= _services_called(tree, "_stores")
     for function in FUNCTION_ADAPTERS.keys() - {API_HANDLER}:
         reached[function] = _services_called(handlers[function])
     assert set(FUNCTION_ADAPTERS) == set(stage("dev").functions)

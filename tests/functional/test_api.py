@@ -11,23 +11,35 @@ from chalicelib.counts import MARKER_PREFIX
 from tests.support import error_codes, graphql
 
 FAVORITE = """
-mutation Fav($id: ID!) { favorite(restaurantId: $id) { restaurantId isFavorite changed } }
+mutation Fav($id: ID!) {
+  favorite(restaurantId: $id) { restaurant { id viewerHasFavorited } changed }
+}
 """
 UNFAVORITE = """
-mutation Unfav($id: ID!) { unfavorite(restaurantId: $id) { restaurantId isFavorite changed } }
+mutation Unfav($id: ID!) {
+  unfavorite(restaurantId: $id) { restaurant { id viewerHasFavorited } changed }
+}
 """
 VIEWER = """
 query Mine($first: Int!, $after: String) {
   viewer { id favorites(first: $first, after: $after) {
-    items { restaurantId createdAt } endCursor hasNextPage } }
+    edges { createdAt node { id } } pageInfo { hasNextPage endCursor } } }
 }
 """
 TOP = """
 query Top($window: TimeWindow!, $period: String, $first: Int!) {
   topRestaurants(window: $window, period: $period, first: $first) {
-    rank restaurantId favoriteCount }
+    edges { rank favoriteCount node { id } } }
 }
 """
+
+
+def rows(result):
+    """The ranking's rows as (rank, restaurant id, count)."""
+    return [
+        (edge["rank"], edge["node"]["id"], edge["favoriteCount"])
+        for edge in result["data"]["topRestaurants"]["edges"]
+    ]
 
 
 def favorites_items(dynamodb):
@@ -37,13 +49,17 @@ def favorites_items(dynamodb):
 def test_favorite_writes_once_and_repeats_change_nothing(client, dynamodb):
     first = graphql(client, FAVORITE, {"id": "pizza-1"}, user="alice")
     assert first == {
-        "data": {"favorite": {"restaurantId": "pizza-1", "isFavorite": True, "changed": True}}
+        "data": {
+            "favorite": {
+                "restaurant": {"id": "pizza-1", "viewerHasFavorited": True},
+                "changed": True,
+            }
+        }
     }
     before = favorites_items(dynamodb)
     again = graphql(client, FAVORITE, {"id": "pizza-1"}, user="alice")
     assert again["data"]["favorite"] == {
-        "restaurantId": "pizza-1",
-        "isFavorite": True,
+        "restaurant": {"id": "pizza-1", "viewerHasFavorited": True},
         "changed": False,
     }
     assert favorites_items(dynamodb) == before
@@ -58,8 +74,7 @@ def test_unfavorite_removes_and_repeats_say_unchanged(client, dynamodb):
     graphql(client, FAVORITE, {"id": "pizza-1"}, user="alice")
     removed = graphql(client, UNFAVORITE, {"id": "pizza-1"}, user="alice")
     assert removed["data"]["unfavorite"] == {
-        "restaurantId": "pizza-1",
-        "isFavorite": False,
+        "restaurant": {"id": "pizza-1", "viewerHasFavorited": False},
         "changed": True,
     }
     assert favorites_items(dynamodb) == []
@@ -94,17 +109,17 @@ def test_viewer_pages_through_favorites_newest_first(client, monkeypatch):
     while True:
         result = graphql(client, VIEWER, {"first": 2, "after": after}, user="alice")
         viewer = result["data"]["viewer"]
-        assert viewer["id"] == "alice"
+        assert viewer["id"] == "viewer/alice"
         page = viewer["favorites"]
-        seen += [item["restaurantId"] for item in page["items"]]
+        seen += [edge["node"]["id"] for edge in page["edges"]]
         pages += 1
-        if not page["hasNextPage"]:
+        if not page["pageInfo"]["hasNextPage"]:
             break
-        after = page["endCursor"]
+        after = page["pageInfo"]["endCursor"]
     assert pages == 3
     assert seen == ids[::-1]  # newest first, every favorite once, none of bob's
-    [last] = page["items"]
-    assert last == {"restaurantId": "r0", "createdAt": "2026-11-23T08:00:00.000Z"}
+    [last] = page["edges"]
+    assert last == {"node": {"id": "r0"}, "createdAt": "2026-11-23T08:00:00.000Z"}
 
 
 def test_viewer_is_null_without_identity_and_on_the_public_route(client):
@@ -165,26 +180,57 @@ def test_restaurant_reports_counts_and_viewer_state(client, dynamodb):
 
 
 @pytest.mark.parametrize(
-    ("query", "variables", "message"),
+    ("query", "variables", "message", "data"),
     [
-        (TOP, {"window": "ALL_TIME", "period": "2026-10", "first": 10}, "ALL_TIME"),
-        (TOP, {"window": "MONTH", "period": "2026/10", "first": 10}, "YYYY-MM"),
-        (TOP, {"window": "DAY", "period": "2026-02-31", "first": 10}, "YYYY-MM-DD"),
-        (TOP, {"window": "ALL_TIME", "period": None, "first": 0}, "between 1 and 100"),
-        (TOP, {"window": "ALL_TIME", "period": None, "first": 101}, "between 1 and 100"),
-        (FAVORITE, {"id": "no spaces"}, "restaurantId must be"),
-        (FAVORITE, {"id": "x" * 129}, "restaurantId must be"),
-        ('{ restaurant(id: "#EVENT#1") { id } }', {}, "id must be"),
-        (VIEWER, {"first": 2, "after": "not-a-cursor"}, "cursor"),
-        (VIEWER, {"first": 500, "after": None}, "between 1 and 100"),
+        (
+            TOP,
+            {"window": "ALL_TIME", "period": "2026-10", "first": 10},
+            "ALL_TIME",
+            {"topRestaurants": None},
+        ),
+        (
+            TOP,
+            {"window": "MONTH", "period": "2026/10", "first": 10},
+            "YYYY-MM",
+            {"topRestaurants": None},
+        ),
+        (
+            TOP,
+            {"window": "DAY", "period": "2026-02-31", "first": 10},
+            "YYYY-MM-DD",
+            {"topRestaurants": None},
+        ),
+        (
+            TOP,
+            {"window": "ALL_TIME", "period": None, "first": 0},
+            "between 1 and 100",
+            {"topRestaurants": None},
+        ),
+        (
+            TOP,
+            {"window": "ALL_TIME", "period": None, "first": 101},
+            "between 1 and 100",
+            {"topRestaurants": None},
+        ),
+        # Mutations keep their errors as they were: the payload is non-null, so no data.
+        (FAVORITE, {"id": "no spaces"}, "restaurantId must be", None),
+        (FAVORITE, {"id": "x" * 129}, "restaurantId must be", None),
+        ('{ restaurant(id: "#EVENT#1") { id } }', {}, "id must be", {"restaurant": None}),
+        # The connection is non-null: its error nulls the viewer.
+        (VIEWER, {"first": 2, "after": "not-a-cursor"}, "cursor", {"viewer": None}),
+        (VIEWER, {"first": 500, "after": None}, "between 1 and 100", {"viewer": None}),
     ],
 )
 def test_bad_input_is_a_bad_user_input_error_that_says_what_is_wrong(
-    client, query, variables, message
+    client, query, variables, message, data
 ):
     result = graphql(client, query, variables, user="alice")
     assert error_codes(result) == ["BAD_USER_INPUT"]
     assert message in result["errors"][0]["message"]
+    assert result["data"] == data
+    # The error's path names the root field it nulled.
+    field = "favorite" if data is None else next(iter(data))
+    assert result["errors"][0]["path"][0] == field
     assert "Traceback" not in json.dumps(result)
 
 
@@ -194,7 +240,7 @@ def test_unexpected_failures_are_masked(client, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("secret table detail")
 
-    monkeypatch.setattr(services.rankings(), "top", broken)
+    monkeypatch.setattr(services.rankings(), "top_page", broken)
     result = graphql(client, TOP, {"window": "ALL_TIME", "period": None, "first": 5}, public=True)
     assert error_codes(result) == ["INTERNAL_SERVER_ERROR"]
     assert "secret" not in json.dumps(result)
@@ -220,29 +266,17 @@ def test_top_restaurants_orders_by_count_then_id_and_skips_markers_and_zeroes(cl
         Item={"restaurant_id": {"S": MARKER_PREFIX + "e1"}, "bucket": {"S": "MARKER"}},
     )
     top = graphql(client, TOP, {"window": "ALL_TIME", "period": None, "first": 3}, public=True)
-    assert top["data"]["topRestaurants"] == [
-        {"rank": 1, "restaurantId": "c", "favoriteCount": 9},
-        {"rank": 2, "restaurantId": "a", "favoriteCount": 3},
-        {"rank": 3, "restaurantId": "b", "favoriteCount": 3},
-    ]
+    assert rows(top) == [(1, "c", 9), (2, "a", 3), (3, "b", 3)]
     everything = graphql(client, TOP, {"window": "ALL_TIME", "period": None, "first": 100})
-    assert [r["restaurantId"] for r in everything["data"]["topRestaurants"]] == [
-        "c",
-        "a",
-        "b",
-        "e",
-        "d",
-    ]
+    assert [restaurant for _, restaurant, _ in rows(everything)] == ["c", "a", "b", "e", "d"]
     october = graphql(client, TOP, {"window": "MONTH", "period": "2026-10", "first": 10})
-    assert october["data"]["topRestaurants"] == [
-        {"rank": 1, "restaurantId": "m", "favoriteCount": 4}
-    ]
+    assert rows(october) == [(1, "m", 4)]
 
 
 def test_queries_work_over_get(client):
-    response = client.http.get("/public/graphql?query=%7BtopRestaurants%7Brank%7D%7D")
+    response = client.http.get("/public/graphql?query=%7BtopRestaurants%7Bedges%7Brank%7D%7D%7D")
     assert response.status_code == 200
-    assert json.loads(response.body) == {"data": {"topRestaurants": []}}
+    assert json.loads(response.body) == {"data": {"topRestaurants": {"edges": []}}}
 
 
 def test_schema_file_is_the_exported_schema():

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import error_codes, graphql
 
-TOP = "{ topRestaurants(first: 3) { rank restaurantId } }"
+TOP = "{ topRestaurants(first: 3) { edges { rank node { id } } } }"
 
 
 @pytest.fixture
@@ -57,8 +57,10 @@ def test_a_document_seen_before_is_neither_parsed_nor_validated_again(client, ca
 
 
 def test_a_cached_document_still_meets_every_limit_on_every_request(client, calls):
-    sixteen = "{" + " ".join(f"a{i}: topRestaurants {{ rank }}" for i in range(16)) + "}"
-    huge_literal = "{ topRestaurants(first: %s) { rank } }" % ("9" * 200)
+    sixteen = (
+        "{" + " ".join(f"a{i}: topRestaurants {{ edges {{ rank }} }}" for i in range(16)) + "}"
+    )
+    huge_literal = "{ topRestaurants(first: %s) { edges { rank } } }" % ("9" * 200)
     for _ in range(3):
         aliases = graphql(client, sixteen, public=True)
         assert aliases["data"] is None
@@ -71,7 +73,7 @@ def test_a_cached_document_still_meets_every_limit_on_every_request(client, call
 
 
 def test_documents_that_do_not_parse_are_refused_every_time(client, calls):
-    bomb = "{" + " topRestaurants { rank }" * 300 + "}"
+    bomb = "{" + " topRestaurants { edges { rank } }" * 300 + "}"
     for _ in range(2):
         result = graphql(client, bomb, public=True)
         assert "more than 1000 tokens" in result["errors"][0]["message"]
@@ -82,7 +84,7 @@ def test_documents_that_do_not_parse_are_refused_every_time(client, calls):
 def test_a_lower_token_limit_is_not_bypassed_by_a_document_parsed_under_a_higher_one(
     client, reconfigure
 ):
-    ten = "{" + " ".join(f"a{i}: topRestaurants {{ rank }}" for i in range(10)) + "}"
+    ten = "{" + " ".join(f"a{i}: topRestaurants {{ edges {{ rank }} }}" for i in range(10)) + "}"
     assert "errors" not in graphql(client, ten, public=True)
     reconfigure(GRAPHQL_MAX_TOKENS="50")
     result = graphql(client, ten, public=True)

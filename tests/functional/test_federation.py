@@ -33,7 +33,7 @@ def test_service_sdl_is_the_exported_subgraph_schema_on_both_routes(client, publ
     )
     sdl = result["data"]["_service"]["sdl"]
     assert sdl + "\n" == subgraph_sdl()
-    assert 'type Restaurant @key(fields: "id")' in sdl
+    assert 'type Restaurant implements Node @key(fields: "id")' in sdl
     assert '@link(url: "https://specs.apollo.dev/federation/v2.' in sdl
 
 

@@ -172,7 +172,12 @@ VARIABLE_VALUES: dict[str, st.SearchStrategy[Any]] = {
         st.from_regex(r"[A-Za-z0-9_-]{8,120}(\.[A-Za-z0-9_-]{0,30})?", fullmatch=True),
         ANYTHING,
     ),
-    "id": st.one_of(st.sampled_from(["r1", "victims-pick"]), ID_LIKE, ANYTHING),
+    # Restaurant ids, and viewer ids: the caller's own, another user's.
+    "id": st.one_of(
+        st.sampled_from(["r1", "victims-pick", "viewer/fuzzer", "viewer/victim"]),
+        ID_LIKE,
+        ANYTHING,
+    ),
     "restaurantId": st.one_of(st.sampled_from(["r1", "r2", "victims-pick"]), ID_LIKE, ANYTHING),
     "ids": st.one_of(
         st.lists(st.one_of(st.sampled_from(["r1", "victims-pick"]), ID_LIKE), max_size=120),
@@ -203,21 +208,28 @@ VARIABLE_VALUES: dict[str, st.SearchStrategy[Any]] = {
 OPERATIONS: dict[tuple[str, str], str] = {
     ("Query", "topRestaurants"): "query Q($window: TimeWindow!, $period: String, $first: Int!,"
     " $after: String) { topRestaurants(window: $window, period: $period, first: $first,"
-    " after: $after) { rank restaurantId cursor restaurant { viewerHasFavorited } } }",
+    " after: $after) { edges { rank cursor node { id viewerHasFavorited } }"
+    " pageInfo { hasNextPage endCursor } } }",
     ("Query", "restaurants"): "query Q($ids: [ID!]!)"
     " { restaurants(ids: $ids) { id favoriteCount viewerHasFavorited } }",
     ("Query", "_entities"): "query Q($representations: [_Any!]!)"
     " { _entities(representations: $representations)"
     " { ... on Restaurant { id favoriteCount viewerHasFavorited } } }",
     ("Query", "restaurant"): "query Q($id: ID!) { restaurant(id: $id) { id viewerHasFavorited } }",
+    ("Query", "node"): "query Q($id: ID!) { node(id: $id) { id"
+    " ... on Restaurant { favoriteCount viewerHasFavorited }"
+    " ... on Viewer { favorites(first: 2) { edges { node { id } } } } } }",
     ("Restaurant", "favoriteCount"): "query Q($window: TimeWindow!, $period: String)"
     ' { restaurant(id: "r1") { favoriteCount(window: $window, period: $period) } }',
     ("Viewer", "favorites"): "query Q($first: Int!, $after: String)"
-    " { viewer { favorites(first: $first, after: $after) { items { restaurantId } endCursor } } }",
+    " { viewer { favorites(first: $first, after: $after)"
+    " { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } } }",
     ("Mutation", "favorite"): "mutation M($restaurantId: ID!)"
-    " { favorite(restaurantId: $restaurantId) { restaurantId changed } }",
+    " { favorite(restaurantId: $restaurantId)"
+    " { restaurant { id viewerHasFavorited } changed favoriteEdge { cursor node { id } } } }",
     ("Mutation", "unfavorite"): "mutation M($restaurantId: ID!)"
-    " { unfavorite(restaurantId: $restaurantId) { restaurantId changed } }",
+    " { unfavorite(restaurantId: $restaurantId)"
+    " { restaurant { id viewerHasFavorited } changed favoriteEdge { cursor node { id } } } }",
 }
 
 
@@ -288,7 +300,7 @@ def test_arbitrary_argument_values_get_documented_errors_and_change_nothing_else
         payload = (answer.get("data") or {}).get(key[1]) if key[0] == "Mutation" else None
         if payload and payload["changed"]:
             assert signed_in
-            change = {(payload["restaurantId"], "fuzzer")}
+            change = {(payload["restaurant"]["id"], "fuzzer")}
             if key[1] == "favorite":
                 assert favorite_keys() == keys_before | change
             else:

@@ -14,13 +14,14 @@ from tests.support import error_codes, graphql, recorded_spans
 FAVORITE = "mutation F($id: ID!) { favorite(restaurantId: $id) { changed } }"
 VIEWER_PAGE = """
 query Mine($first: Int!, $after: String) {
-  viewer { favorites(first: $first, after: $after) { items { restaurantId } endCursor } }
+  viewer { favorites(first: $first, after: $after) {
+    edges { node { id } } pageInfo { endCursor } } }
 }
 """
 JSON = {"Content-Type": "application/json"}
 # A number past Python's int-string conversion limit (4300 digits), in a ~5 KB body.
 HUGE_NUMBER = "9" * 5_000
-TOP_FIRST = "query Q($n: Int!) { topRestaurants(first: $n) { rank } }"
+TOP_FIRST = "query Q($n: Int!) { topRestaurants(first: $n) { edges { rank } } }"
 
 
 def post(client, body: bytes, headers: dict[str, str] | None = None, path="/public/graphql"):
@@ -123,17 +124,17 @@ def test_mutations_over_get_are_refused(client, dynamodb):
 
 def test_batches_are_capped_when_batching_is_configured(client, reconfigure):
     reconfigure(GRAPHQL_MAX_BATCH_OPERATIONS="2")
-    one = {"query": "{ topRestaurants { rank } }"}
+    one = {"query": "{ topRestaurants { edges { rank } } }"}
     status, answer = post(client, json.dumps([one, one]).encode())
     assert status == 200
-    assert answer == [{"data": {"topRestaurants": []}}] * 2
+    assert answer == [{"data": {"topRestaurants": {"edges": []}}}] * 2
     status, answer = post(client, json.dumps([one, one, one]).encode())
     assert status == 400
     assert answer["errors"][0]["message"] == "Too many operations"
 
 
 def test_query_depth_is_limited(client, reconfigure):
-    deep = "{ viewer { favorites { items { restaurantId } } } }"
+    deep = "{ viewer { favorites { edges { node { id } } } } }"
     assert "errors" not in graphql(client, deep, user="alice")
     reconfigure(GRAPHQL_MAX_DEPTH="2")
     result = graphql(client, deep, user="alice")
@@ -143,9 +144,13 @@ def test_query_depth_is_limited(client, reconfigure):
 
 
 def test_aliases_are_limited(client):
-    fifteen = "{" + " ".join(f"a{i}: topRestaurants {{ rank }}" for i in range(15)) + "}"
+    fifteen = (
+        "{" + " ".join(f"a{i}: topRestaurants {{ edges {{ rank }} }}" for i in range(15)) + "}"
+    )
     assert "errors" not in graphql(client, fifteen, public=True)
-    sixteen = "{" + " ".join(f"a{i}: topRestaurants {{ rank }}" for i in range(16)) + "}"
+    sixteen = (
+        "{" + " ".join(f"a{i}: topRestaurants {{ edges {{ rank }} }}" for i in range(16)) + "}"
+    )
     result = graphql(client, sixteen, public=True)
     assert result["data"] is None
     assert result["errors"][0]["message"] == "16 aliases found. Allowed: 15"
@@ -153,7 +158,7 @@ def test_aliases_are_limited(client):
 
 
 def test_tokens_are_limited_before_parsing_finishes(client):
-    bomb = "{" + " topRestaurants { rank }" * 300 + "}"
+    bomb = "{" + " topRestaurants { edges { rank } }" * 300 + "}"
     result = graphql(client, bomb, public=True)
     assert "more than 1000 tokens" in result["errors"][0]["message"]
     assert error_codes(result) == ["GRAPHQL_PARSE_FAILED"]
@@ -173,9 +178,9 @@ def test_prod_has_no_introspection_graphiql_or_suggestions(client, reconfigure):
     assert "introspection has been disabled" in introspection["errors"][0]["message"]
     for query in [
         "{ viewr { id } }",
-        "{ topRestaurants(frist: 1) { rank } }",
-        "{ topRestaurants(window: ALL) { rank } }",
-        "{ topRestaurants { rnak } }",
+        "{ topRestaurants(frist: 1) { edges { rank } } }",
+        "{ topRestaurants(window: ALL) { edges { rank } } }",
+        "{ topRestaurants { edges { rnak } } }",
     ]:
         result = graphql(client, query, public=True)
         assert error_codes(result) == ["GRAPHQL_VALIDATION_FAILED"], query
@@ -199,9 +204,9 @@ def test_unexpected_errors_are_masked_with_a_request_id_also_logged_and_traced(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret table detail")
 
-    monkeypatch.setattr(services.rankings(), "top", broken)
+    monkeypatch.setattr(services.rankings(), "top_page", broken)
     with recorded_spans(monkeypatch) as spans, caplog.at_level(logging.INFO):
-        result = graphql(client, "{ topRestaurants { rank } }", public=True)
+        result = graphql(client, "{ topRestaurants { edges { rank } } }", public=True)
     [error] = result["errors"]
     assert error["message"] == "Internal server error."
     assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
@@ -264,9 +269,9 @@ def test_a_cursor_from_another_users_connection_or_edited_is_bad_user_input(clie
         graphql(client, FAVORITE, {"id": restaurant}, user="alice")
         graphql(client, FAVORITE, {"id": restaurant}, user="bob")
     page = graphql(client, VIEWER_PAGE, {"first": 1}, user="alice")
-    cursor = page["data"]["viewer"]["favorites"]["endCursor"]
+    cursor = page["data"]["viewer"]["favorites"]["pageInfo"]["endCursor"]
     mine = graphql(client, VIEWER_PAGE, {"first": 5, "after": cursor}, user="alice")
-    assert len(mine["data"]["viewer"]["favorites"]["items"]) == 2
+    assert len(mine["data"]["viewer"]["favorites"]["edges"]) == 2
     body, tag = cursor.split(".")
     for stolen_or_edited in [cursor, f"{body}x.{tag}", f"{body}.{tag[::-1]}", body]:
         user = "bob" if stolen_or_edited == cursor else "alice"
@@ -277,10 +282,10 @@ def test_a_cursor_from_another_users_connection_or_edited_is_bad_user_input(clie
 
 def test_first_is_capped_at_100_on_every_list(client):
     for query in [
-        "{ topRestaurants(first: 101) { rank } }",
-        "{ viewer { favorites(first: 101) { endCursor } } }",
-        "{ topRestaurants(first: -1) { rank } }",
-        "{ viewer { favorites(first: 0) { endCursor } } }",
+        "{ topRestaurants(first: 101) { edges { rank } } }",
+        "{ viewer { favorites(first: 101) { pageInfo { endCursor } } } }",
+        "{ topRestaurants(first: -1) { edges { rank } } }",
+        "{ viewer { favorites(first: 0) { pageInfo { endCursor } } } }",
     ]:
         result = graphql(client, query, user="alice")
         assert error_codes(result) == ["BAD_USER_INPUT"], query
@@ -290,17 +295,18 @@ def test_first_is_capped_at_100_on_every_list(client):
 def test_over_long_int_literals_are_validation_errors_not_internal(client, caplog):
     with caplog.at_level(logging.INFO):
         for query in [
-            f"{{ topRestaurants(first: {HUGE_NUMBER}) {{ rank }} }}",
-            f"{{ topRestaurants(first: -{HUGE_NUMBER}) {{ rank }} }}",
-            f"query Q($n: Int! = {HUGE_NUMBER}) {{ topRestaurants(first: $n) {{ rank }} }}",
-            f"{{ viewer {{ favorites(first: {HUGE_NUMBER}) {{ endCursor }} }} }}",
+            f"{{ topRestaurants(first: {HUGE_NUMBER}) {{ edges {{ rank }} }} }}",
+            f"{{ topRestaurants(first: -{HUGE_NUMBER}) {{ edges {{ rank }} }} }}",
+            f"query Q($n: Int! = {HUGE_NUMBER})"
+            " { topRestaurants(first: $n) { edges { rank } } }",
+            f"{{ viewer {{ favorites(first: {HUGE_NUMBER}) {{ pageInfo {{ endCursor }} }} }} }}",
         ]:
             result = graphql(client, query, user="alice")
             assert result["data"] is None, query
             assert error_codes(result) == ["GRAPHQL_VALIDATION_FAILED"], query
             assert "integer literal has 5000 digits" in result["errors"][0]["message"]
         # Out of 32-bit range but convertible: graphql-core's own validation error.
-        result = graphql(client, f"{{ topRestaurants(first: {'9' * 100}) {{ rank }} }}")
+        result = graphql(client, f"{{ topRestaurants(first: {'9' * 100}) {{ edges {{ rank }} }} }}")
         assert error_codes(result) == ["GRAPHQL_VALIDATION_FAILED"]
         assert "non 32-bit signed integer" in result["errors"][0]["message"]
         # An ID takes the digits as text, so the id rule answers.

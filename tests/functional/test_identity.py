@@ -90,7 +90,7 @@ def test_no_argument_header_variable_or_claim_but_sub_chooses_the_user(client, d
     assert result == {"data": {"favorite": {"changed": True}}}
     assert items(dynamodb) == [("r1", "alice")]
     viewer = graphql(client, "{ viewer { id } }", {"userId": "bob"}, user="alice")
-    assert viewer == {"data": {"viewer": {"id": "alice"}}}
+    assert viewer == {"data": {"viewer": {"id": "viewer/alice"}}}
 
 
 def test_a_favorite_of_a_can_never_be_removed_by_b(client, dynamodb):

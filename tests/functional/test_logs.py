@@ -30,16 +30,16 @@ def test_no_token_or_secret_reaches_a_log_line(
 
     for n in range(3):
         post("mutation F($id: ID!) { favorite(restaurantId: $id) { changed } }", {"id": f"r{n}"})
-    page = json.loads(post("{ viewer { favorites(first: 1) { endCursor } } }").body)
-    assert page["data"]["viewer"]["favorites"]["endCursor"]  # the secret signed it
+    page = json.loads(post("{ viewer { favorites(first: 1) { pageInfo { endCursor } } } }").body)
+    assert page["data"]["viewer"]["favorites"]["pageInfo"]["endCursor"]  # the secret signed it
     post('{ restaurant(id: "r0") { favoriteCount(period: "not-a-period") } }')  # user error
     post("{ nosuchfield }")  # invalid document
 
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("store down")
 
-    monkeypatch.setattr(services.rankings(), "top", broken)
-    assert post("{ topRestaurants { restaurantId } }").status_code in (200, 500)
+    monkeypatch.setattr(services.rankings(), "top_page", broken)
+    assert post("{ topRestaurants { edges { node { id } } } }").status_code in (200, 500)
     client.lambda_.invoke(
         "aggregate_favorites", stream_event([stream_record("INSERT"), stream_record("REMOVE")])
     )

@@ -8,7 +8,9 @@ from tests.support import error_codes, graphql
 
 TOP = """
 query Top($window: TimeWindow!, $period: String) {
-  topRestaurants(window: $window, period: $period) { restaurantId favoriteCount }
+  topRestaurants(window: $window, period: $period) {
+    edges { favoriteCount node { id } }
+  }
 }
 """
 
@@ -33,4 +35,6 @@ def test_a_period_in_other_digits_is_bad_user_input(client, window, period, mess
     result = graphql(client, TOP, {"window": window, "period": period}, user="alice")
     assert error_codes(result) == ["BAD_USER_INPUT"]
     assert result["errors"][0]["message"] == f"{message}, got {period!r}"
-    assert result.get("data") is None
+    # No ranking at all, not an empty one: the field is null and the error names it.
+    assert result["data"] == {"topRestaurants": None}
+    assert result["errors"][0]["path"] == ["topRestaurants"]

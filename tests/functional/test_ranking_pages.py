@@ -1,4 +1,4 @@
-"""Rankings past 100 through the API, on moto: ``after`` and ``RankedRestaurant.cursor``."""
+"""Rankings past 100 through the API, on moto: ``after`` and ``RankingEdge.cursor``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.support import COUNTS_TABLE, error_codes, graphql, put_counts
 PAGE = """
 query P($window: TimeWindow!, $period: String, $first: Int!, $after: String) {
   topRestaurants(window: $window, period: $period, first: $first, after: $after) {
-    rank restaurantId favoriteCount cursor restaurant { favoriteCount }
+    edges { rank favoriteCount cursor node { id favoriteCount } }
   }
 }
 """
@@ -30,7 +30,7 @@ def page(client: Any, first: int, after: str | None = None, **where: Any) -> lis
     variables = {"window": "ALL_TIME", "period": None, **where, "first": first, "after": after}
     result = graphql(client, PAGE, variables, public=True)
     assert "errors" not in result, result
-    return list(result["data"]["topRestaurants"])
+    return list(result["data"]["topRestaurants"]["edges"])
 
 
 @pytest.mark.parametrize("shards", [1, 3])
@@ -48,13 +48,13 @@ def test_paging_with_after_continues_the_ranking_exactly(client, dynamodb, monke
         if len(rows_page) < 40:
             break
         after = rows_page[-1]["cursor"]
-    assert [row["restaurantId"] for row in rows] == ORDER
+    assert [row["node"]["id"] for row in rows] == ORDER
     assert [row["rank"] for row in rows] == list(range(1, len(ORDER) + 1))
     assert [row["favoriteCount"] for row in rows] == [COUNTS[r] for r in ORDER]
-    assert all(row["restaurant"]["favoriteCount"] == row["favoriteCount"] for row in rows)
+    assert all(row["node"]["favoriteCount"] == row["favoriteCount"] for row in rows)
     # The first 100 in one request are the first 100 of the pages.
     single = page(client, 100)
-    assert [row["restaurantId"] for row in single] == ORDER[:100]
+    assert [row["node"]["id"] for row in single] == ORDER[:100]
     # Past the end: an empty page, not an error.
     assert page(client, 10, rows[-1]["cursor"]) == []
 
@@ -66,7 +66,7 @@ def test_a_cursor_from_another_window_or_period_or_forged_is_bad_user_input(clie
     put_counts(dynamodb, "MONTH#2026-01", {"a": 1, "b": 1})
     all_time = page(client, 1)[0]["cursor"]
     this_month = page(client, 1, window="MONTH")[0]["cursor"]
-    assert [r["restaurantId"] for r in page(client, 5, this_month, window="MONTH")] == ["b"]
+    assert [r["node"]["id"] for r in page(client, 5, this_month, window="MONTH")] == ["b"]
 
     body, tag = all_time.split(".")
     forged_row = RankedRestaurant(rank=1, restaurant_id="a", favorite_count=3)
@@ -94,7 +94,7 @@ def test_a_cursor_from_another_window_or_period_or_forged_is_bad_user_input(clie
         )
     # The same period named explicitly is the same ranking: its cursor works.
     named = page(client, 5, this_month, window="MONTH", period=month)
-    assert [r["restaurantId"] for r in named] == ["b"]
+    assert [r["node"]["id"] for r in named] == ["b"]
 
 
 def test_ranking_cursors_work_on_both_routes_and_for_every_viewer(client, dynamodb):
@@ -103,5 +103,6 @@ def test_ranking_cursors_work_on_both_routes_and_for_every_viewer(client, dynamo
     variables = {"window": "ALL_TIME", "period": None, "first": 5, "after": cursor}
     for who in ({"user": "alice"}, {"user": "bob"}, {"public": True}):
         result = graphql(client, PAGE, variables, **who)
-        assert [r["restaurantId"] for r in result["data"]["topRestaurants"]] == ["b", "c"]
-        assert [r["rank"] for r in result["data"]["topRestaurants"]] == [2, 3]
+        edges = result["data"]["topRestaurants"]["edges"]
+        assert [r["node"]["id"] for r in edges] == ["b", "c"]
+        assert [r["rank"] for r in edges] == [2, 3]

@@ -6,8 +6,9 @@ import io
 import json
 from typing import Any
 
-from chalicelib.reconcile import main
-from local.reconcile_cli import ProgressBar
+from rich.console import Console
+
+from ops.reconcile import ProgressBar, main
 from tests.support import COUNTS_TABLE, FAVORITES_TABLE
 
 
@@ -45,33 +46,37 @@ def test_the_daily_schedule_reports_drift_and_repairs_nothing(client, dynamodb):
 
 
 def test_the_command_line_reports_then_repairs(dynamodb, capsys):
+    # --environment: the tables this process's settings name (here, moto's).
     seed(dynamodb)
-    assert main([]) == 1
+    assert main(["--environment"]) == 1
     out = capsys.readouterr().out.splitlines()
     first = json.loads(out[0])
     assert first == {"restaurant_id": "r1", "bucket": "ALL", "expected": 1, "actual": 2}
     assert count(dynamodb) == "2"
-    assert main(["--repair"]) == 0
+    assert main(["--environment", "--repair"]) == 0
     assert count(dynamodb) == "1"
-    assert main([]) == 0
+    assert main(["--environment"]) == 0
 
 
 def test_the_progress_bar_counts_pages_from_every_segment():
     stream = io.StringIO()
-    bar = ProgressBar({"favorites": 10, "counts": 0}, stream)
+    bar = ProgressBar({"favorites": 10, "counts": 0}, Console(file=stream, width=100))
     bar("favorites", 4)
     bar("favorites", 1)
     bar("counts", 3)
     bar.close()
-    last = stream.getvalue().split("\r")[-1]
-    assert "favorites [##########..........] 5/~10" in last
-    assert "counts [####################] 3/~3" in last
+    lines = stream.getvalue().splitlines()
+    assert [line.split()[0] for line in lines] == ["favorites", "counts"]
+    # Half of the item count, and a total that grew to what was scanned.
+    assert "5/~10" in lines[0].split()
+    assert "3/~3" in lines[1].split()
+    assert lines[0].count("━") * 2 == lines[1].count("━") > 0  # a half and a full bar
 
 
 def test_the_command_lines_progress_total_is_the_tables_item_count(dynamodb):
-    # Asked by local/reconcile_cli with the caller's credentials, so the daily
+    # Asked by ops/reconcile.py with the caller's credentials, so the daily
     # Lambda's role needs no DescribeTable.
-    from local.reconcile_cli import approximate_items
+    from ops.reconcile import approximate_items
 
     seed(dynamodb)
     assert approximate_items(dynamodb, FAVORITES_TABLE) == 1

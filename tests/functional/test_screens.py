@@ -19,12 +19,16 @@ COUNTS = {restaurant: 1 + index % 6 for index, restaurant in enumerate(RANKED)}
 ORDER = sorted(COUNTS, key=lambda r: (-COUNTS[r], r))
 HEARTS = RANKED[::7]
 
-TOP_PLAIN = "query T($n: Int!) { topRestaurants(first: $n) { rank restaurantId favoriteCount } }"
+TOP_PLAIN = """
+query T($n: Int!) { topRestaurants(first: $n) { edges { rank favoriteCount node { id } } } }
+"""
 TOP_WITH_HEARTS = """
 query T($n: Int!) {
   topRestaurants(first: $n) {
-    rank restaurantId favoriteCount
-    restaurant { id viewerHasFavorited favoriteCount }
+    edges {
+      rank favoriteCount
+      node { id viewerHasFavorited favoriteCount }
+    }
   }
 }
 """
@@ -33,6 +37,17 @@ query R($ids: [ID!]!) {
   restaurants(ids: $ids) { id favoriteCount viewerHasFavorited month: favoriteCount(window: MONTH) }
 }
 """
+# The same list beside a field that does not fail: a bad list must not blank it.
+BY_IDS_BESIDE_ONE = """
+query R($ids: [ID!]!) {
+  restaurants(ids: $ids) { id favoriteCount viewerHasFavorited month: favoriteCount(window: MONTH) }
+  beside: restaurant(id: "r001") { id }
+}
+"""
+
+
+def edges(result):
+    return result["data"]["topRestaurants"]["edges"]
 
 
 @pytest.fixture
@@ -43,15 +58,18 @@ def ranked(dynamodb):
 
 
 def test_ranked_rows_carry_their_restaurant_with_its_count_and_the_viewers_heart(client, ranked):
-    rows = graphql(client, TOP_WITH_HEARTS, {"n": 100}, user="alice")["data"]["topRestaurants"]
-    assert [row["restaurantId"] for row in rows] == ORDER[:100]
+    rows = edges(graphql(client, TOP_WITH_HEARTS, {"n": 100}, user="alice"))
+    assert [row["node"]["id"] for row in rows] == ORDER[:100]
+    assert [row["rank"] for row in rows] == list(range(1, 101))
     for row in rows:
-        assert row["restaurant"] == {
-            "id": row["restaurantId"],
-            "viewerHasFavorited": row["restaurantId"] in HEARTS,
-            "favoriteCount": COUNTS[row["restaurantId"]],
+        restaurant = row["node"]["id"]
+        assert row["favoriteCount"] == COUNTS[restaurant]
+        assert row["node"] == {
+            "id": restaurant,
+            "viewerHasFavorited": restaurant in HEARTS,
+            "favoriteCount": COUNTS[restaurant],
         }
-    assert sum(row["restaurant"]["viewerHasFavorited"] for row in rows) == len(
+    assert sum(row["node"]["viewerHasFavorited"] for row in rows) == len(
         set(HEARTS) & set(ORDER[:100])
     )
     # Nobody else's hearts, and none without an identity.
@@ -59,9 +77,7 @@ def test_ranked_rows_carry_their_restaurant_with_its_count_and_the_viewers_heart
         graphql(client, TOP_WITH_HEARTS, {"n": 100}, user="bob"),
         graphql(client, TOP_WITH_HEARTS, {"n": 100}, public=True),
     ):
-        assert not any(
-            r["restaurant"]["viewerHasFavorited"] for r in other["data"]["topRestaurants"]
-        )
+        assert not any(r["node"]["viewerHasFavorited"] for r in edges(other))
 
 
 def test_a_ranked_list_of_100_with_hearts_and_counts_costs_at_most_two_calls_more(client, ranked):
@@ -77,9 +93,9 @@ def test_a_ranked_list_of_100_with_hearts_and_counts_costs_at_most_two_calls_mor
     # Another window's count for every row: one more batch, still not one read per row.
     month = TOP_WITH_HEARTS.replace("favoriteCount }", "favoriteCount(window: MONTH) }")
     with dynamodb_calls(ranked) as other_window:
-        rows = graphql(client, month, {"n": 100}, user="alice")["data"]["topRestaurants"]
+        rows = edges(graphql(client, month, {"n": 100}, user="alice"))
     assert other_window - plain == {"BatchGetItem": 2}
-    assert {row["restaurant"]["favoriteCount"] for row in rows} == {0}
+    assert {row["node"]["favoriteCount"] for row in rows} == {0}
 
 
 def test_without_an_identity_the_hearts_cost_no_read(client, ranked):
@@ -158,9 +174,11 @@ def test_an_ids_list_out_of_bounds_or_with_a_bad_id_is_bad_user_input(
     client, dynamodb, ids, message
 ):
     with dynamodb_calls(dynamodb) as calls:
-        result = graphql(client, BY_IDS, {"ids": ids}, user="alice")
+        result = graphql(client, BY_IDS_BESIDE_ONE, {"ids": ids}, user="alice")
     assert error_codes(result) == ["BAD_USER_INPUT"]
     assert result["errors"][0]["message"].startswith(message)
-    assert result["data"] is None
+    # The list is null, its error names it, and the field beside it keeps its data.
+    assert result["data"] == {"restaurants": None, "beside": {"id": "r001"}}
+    assert result["errors"][0]["path"] == ["restaurants"]
     assert sum(calls.values()) == 0
     assert "Traceback" not in json.dumps(result)

@@ -160,10 +160,10 @@ def test_a_late_remove_past_day_retention_never_makes_a_count_negative(client, d
     query = (
         'query Q($period: String) { restaurant(id: "r1") '
         "{ favoriteCount(window: DAY, period: $period) } "
-        "topRestaurants(window: DAY, period: $period) { favoriteCount } }"
+        "topRestaurants(window: DAY, period: $period) { edges { favoriteCount } } }"
     )
     answer = graphql(client, query, {"period": day[4:]}, public=True)
-    assert answer == {"data": {"restaurant": {"favoriteCount": 0}, "topRestaurants": []}}
+    assert answer == {"data": {"restaurant": {"favoriteCount": 0}, "topRestaurants": {"edges": []}}}
 
 
 def test_a_negative_count_item_reads_as_zero(client, dynamodb):

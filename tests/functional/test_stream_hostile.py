@@ -88,7 +88,7 @@ def test_a_hostile_record_is_skipped_logged_and_counted_and_the_rest_applied(
         record,
         stream_record("INSERT", "r2", "u2", NOV),
     ]
-    with caplog.at_level(logging.INFO, logger="chalicelib.aggregation"):
+    with caplog.at_level(logging.INFO, logger="chalicelib.stream"):
         response = client.lambda_.invoke("aggregate_favorites", stream_event(batch)).payload
     assert response == {"batchItemFailures": []}, label
     assert all_time_counts(dynamodb) == {"r1": 1, "r2": 1}, label

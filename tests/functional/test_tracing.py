@@ -110,7 +110,9 @@ def test_a_failed_query_is_annotated_with_its_errors(xray, client, dynamodb):
     segment = _traced(
         recorder,
         emitter,
-        lambda: graphql(client, "query Top { topRestaurants(first: 0) { rank } }", public=True),
+        lambda: graphql(
+            client, "query Top { topRestaurants(first: 0) { edges { rank } } }", public=True
+        ),
     )
     (operation,) = _find(segment, "graphql")
     assert operation["annotations"]["operation_type"] == "query"

@@ -20,7 +20,7 @@ from functools import cache
 
 import pytest
 
-from local.xray_daemon import HEADER, SAMPLED_SPANS, Node, XRayDaemon, tree
+from devtools.xray_daemon import HEADER, SAMPLED_SPANS, Node, XRayDaemon, tree
 from tests.conftest import ROOT
 from tests.support import COUNTS_TABLE, FAVORITES_TABLE
 

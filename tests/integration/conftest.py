@@ -13,20 +13,19 @@ from typing import Any
 import pytest
 
 from chalicelib import aws, services
-from chalicelib.reconcile import Reconciler, ReconcileStore
+from chalicelib.reconcile.reconciler import Reconciler
+from chalicelib.reconcile.store import ReconcileStore
 from chalicelib.settings import get_settings
 from infra.tables import TableNames, ensure_tables, stream_arn
 from local.dynamodb_local import DynamoDBLocal, free_port, java
 from local.stream_worker import StreamWorker, lambda_record
-from tests.support import COUNTS_TABLE, FAVORITES_TABLE
+from tests.support import COUNTS_TABLE, FAVORITES_TABLE, skip_unless_ci
 
 
 @pytest.fixture(scope="session")
 def dynamodb_local() -> Iterator[DynamoDBLocal]:
     if java() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Java is required for the integration tests under CI=true")
-        pytest.skip("Java is not installed: DynamoDB Local cannot run")
+        skip_unless_ci("Java is not installed: DynamoDB Local cannot run", "Java is required")
     server = DynamoDBLocal(free_port()).start()
     previous = os.environ.get("DYNAMODB_ENDPOINT_URL")
     os.environ["DYNAMODB_ENDPOINT_URL"] = server.endpoint_url

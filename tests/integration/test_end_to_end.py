@@ -17,7 +17,9 @@ FAVORITE = "mutation F($id: ID!) { favorite(restaurantId: $id) { changed } }"
 UNFAVORITE = "mutation U($id: ID!) { unfavorite(restaurantId: $id) { changed } }"
 TOP = """
 query T($window: TimeWindow!, $period: String) {
-  topRestaurants(window: $window, period: $period, first: 10) { rank restaurantId favoriteCount }
+  topRestaurants(window: $window, period: $period, first: 10) {
+    edges { rank favoriteCount node { id } }
+  }
 }
 """
 
@@ -25,7 +27,8 @@ query T($window: TimeWindow!, $period: String) {
 def top(client: Any, window: str, period: str | None = None) -> list[tuple[str, int]]:
     result = graphql(client, TOP, {"window": window, "period": period}, public=True)
     assert "errors" not in result, result
-    return [(r["restaurantId"], r["favoriteCount"]) for r in result["data"]["topRestaurants"]]
+    edges = result["data"]["topRestaurants"]["edges"]
+    return [(edge["node"]["id"], edge["favoriteCount"]) for edge in edges]
 
 
 def test_rankings_follow_favorites_for_every_window(client, worker):

@@ -21,13 +21,15 @@ from typing import Any, cast
 import pytest
 
 from chalicelib import aws
-from chalicelib.aggregation import BatchReport, CountsWriter, process_batch
 from chalicelib.counts import MARKER_PREFIX
 from chalicelib.favorites import FavoritesStore
-from chalicelib.reconcile import Reconciler
+from chalicelib.reconcile.reconciler import Reconciler
+from chalicelib.stream.batch import process_batch
+from chalicelib.stream.report import BatchReport
+from chalicelib.stream.writer import CountsWriter
 from chalicelib.windows import buckets_for
+from devtools.faults import Crash, FaultyClient, conflict, invalid, throttled
 from local.stream_worker import StreamWorker
-from tests.faults import Crash, FaultyClient, conflict, invalid, throttled
 from tests.support import COUNTS_TABLE, FAVORITES_TABLE, stream_record
 
 pytestmark = pytest.mark.integration

@@ -91,5 +91,7 @@ def test_two_users_racing_on_one_restaurant_never_touch_each_others_favorite(
     assert favorite_items(dynamodb) == {"alice": alice_since}
 
     worker.drain()
-    top = graphql(client, "{ topRestaurants { restaurantId favoriteCount } }", public=True)
-    assert top == {"data": {"topRestaurants": [{"restaurantId": "r1", "favoriteCount": 1}]}}
+    top = graphql(client, "{ topRestaurants { edges { favoriteCount node { id } } } }", public=True)
+    assert top == {
+        "data": {"topRestaurants": {"edges": [{"favoriteCount": 1, "node": {"id": "r1"}}]}}
+    }

@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 
 from chalicelib.rankings import RankingStore
-from local.reshard import reshard
-from tests.integration.test_sharding import load_counts
-from tests.integration.test_ties import CountingClient
-from tests.support import COUNTS_TABLE, put_counts
+from devtools.calls import counting
+from ops.reshard import reshard
+from tests.support import COUNTS_TABLE, load_counts, put_counts
 
 pytestmark = pytest.mark.integration
 
@@ -46,14 +45,13 @@ def test_a_page_reads_what_is_below_its_cursor_never_the_rows_above(dynamodb):
     # 2,000 distinct counts: no ties, so what a page reads is exactly its own rows.
     total = 2_000
     put_counts(dynamodb, "ALL", {f"r{index:05d}": total - index for index in range(total)})
-    counting = CountingClient(dynamodb)
-    store = RankingStore(counting, COUNTS_TABLE, 1)  # type: ignore[arg-type]
+    store = RankingStore(dynamodb, COUNTS_TABLE, 1)
     reads: dict[int, int] = {}
     after = None
     for depth in range(0, 1_900, 100):
-        counting.items_read = 0
-        page = store.page("ALL", 100, after)
-        reads[depth] = counting.items_read
+        with counting(dynamodb) as counter:
+            page = store.page("ALL", 100, after)
+        reads[depth] = counter.items_read
         assert page[0].rank == depth + 1
         assert page[0].restaurant_id == f"r{depth:05d}"
         after = store.cursor(page[-1], "ALL")
@@ -69,12 +67,11 @@ def test_the_rest_of_a_tie_run_is_read_once_not_the_rows_above_it(dynamodb):
     counts |= {f"tied-{index:03d}": 5 for index in range(300)}
     counts |= {f"low-{index:02d}": 1 for index in range(50)}
     put_counts(dynamodb, "ALL", counts)
-    counting = CountingClient(dynamodb)
-    store = RankingStore(counting, COUNTS_TABLE, 1)  # type: ignore[arg-type]
+    store = RankingStore(dynamodb, COUNTS_TABLE, 1)
     first_page = store.page("ALL", 20)
-    counting.items_read = 0
-    second = store.page("ALL", 20, store.cursor(first_page[-1], "ALL"))
+    with counting(dynamodb) as counter:
+        second = store.page("ALL", 20, store.cursor(first_page[-1], "ALL"))
     assert [r.restaurant_id for r in second] == [f"tied-{index:03d}" for index in range(10, 30)]
     assert [r.rank for r in second] == list(range(21, 41))
     # The tie run (300 items, filtered by id) and nothing of the 10 leaders above it.
-    assert counting.items_read == 300
+    assert counter.items_read == 300

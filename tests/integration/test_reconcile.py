@@ -9,7 +9,9 @@ import pytest
 
 from chalicelib.counts import MARKER_PREFIX
 from chalicelib.favorites import FavoritesStore
-from chalicelib.reconcile import Drift, Reconciler, ReconcileStore
+from chalicelib.reconcile.reconciler import Reconciler
+from chalicelib.reconcile.store import ReconcileStore
+from chalicelib.reconcile.tally import Drift
 from tests.support import COUNTS_TABLE, FAVORITES_TABLE
 
 pytestmark = pytest.mark.integration

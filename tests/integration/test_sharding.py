@@ -2,45 +2,16 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import pytest
 
 from chalicelib.rankings import RankingStore
-from chalicelib.sharding import PartitionMismatch, expected_partition_mismatches, rank_partition
-from local.reshard import move_item, reshard
-from tests.support import COUNTS_TABLE
+from chalicelib.sharding import PartitionMismatch, expected_partition_mismatches
+from ops.reshard import move_item, reshard
+from tests.support import BUCKETS, COUNTS_TABLE, load_counts
 
 pytestmark = pytest.mark.integration
-
-BUCKETS = ("ALL", "MONTH#2026-11")
-
-
-def load_counts(client: Any, shards: int) -> dict[str, list[tuple[str, int]]]:
-    """300 restaurants with counts 0..6 (ties everywhere), plus markers; the truth per bucket."""
-    rng = random.Random(6)
-    items: list[dict[str, Any]] = []
-    truth: dict[str, list[tuple[str, int]]] = {bucket: [] for bucket in BUCKETS}
-    for index in range(300):
-        restaurant = f"r{index:03d}"
-        for bucket in BUCKETS:
-            count = rng.randint(0, 6)
-            items.append(
-                {
-                    "restaurant_id": {"S": restaurant},
-                    "bucket": {"S": bucket},
-                    "favorite_count": {"N": str(count)},
-                    "rank_partition": {"S": rank_partition(bucket, restaurant, shards)},
-                }
-            )
-            if count > 0:  # unfavorited down to zero: not listed
-                truth[bucket].append((restaurant, count))
-        items.append({"restaurant_id": {"S": f"#EVENT#{index}"}, "bucket": {"S": "MARKER"}})
-    for start in range(0, len(items), 25):
-        requests = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
-        client.batch_write_item(RequestItems={COUNTS_TABLE: requests})
-    return {bucket: sorted(pairs, key=lambda p: (-p[1], p[0])) for bucket, pairs in truth.items()}
 
 
 def scan_all(client: Any) -> list[dict[str, Any]]:
@@ -113,7 +84,8 @@ def test_a_move_never_overwrites_an_item_that_moved_or_went(dynamodb):
 
 
 def test_the_reconciler_reports_counts_left_in_the_old_partitions(dynamodb):
-    from chalicelib.reconcile import Reconciler, ReconcileStore
+    from chalicelib.reconcile.reconciler import Reconciler
+    from chalicelib.reconcile.store import ReconcileStore
 
     load_counts(dynamodb, shards=1)
     store = ReconcileStore(dynamodb, "favorites-test", COUNTS_TABLE, segments=2)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from chalicelib.rankings import RankingStore
 from chalicelib.settings import DEFAULT_RANKING_TIE_READ_LIMIT
 from chalicelib.sharding import rank_partition
+from devtools.calls import counting
 from tests.support import COUNTS_TABLE
 
 pytestmark = pytest.mark.integration
@@ -20,27 +20,10 @@ TIED = 1500
 LEADERS = {"lead-a": 5, "lead-b": 4, "lead-c": 3}
 
 
-@dataclass
-class CountingClient:
-    """The real client, with every query's items read, pages and read units summed."""
-
-    client: Any
-    items_read: int = 0
-    pages: int = 0
-    read_units: float = 0.0
-
-    def query(self, **params: Any) -> Any:
-        response = self.client.query(**params, ReturnConsumedCapacity="TOTAL")
-        self.items_read += response["ScannedCount"]
-        self.pages += 1
-        self.read_units += response.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0)
-        return response
-
-
 def store(
     client: Any, shards: int, tie_read_limit: int = DEFAULT_RANKING_TIE_READ_LIMIT
 ) -> RankingStore:
-    """A store over the real client or a CountingClient around it."""
+    """A store over the real client (counted with ``devtools.calls.counting``)."""
     return RankingStore(client, COUNTS_TABLE, shards, tie_read_limit=tie_read_limit)
 
 
@@ -84,8 +67,8 @@ def test_the_tie_read_stops_at_the_limit_and_still_answers_ten_rows(dynamodb, ca
     tied = load(dynamodb, shards=1)
     caplog.set_level(logging.INFO, logger="chalicelib.rankings")
 
-    unbounded = CountingClient(dynamodb)
-    exact = store(unbounded, 1, tie_read_limit=1_000_000).top("ALL", 10)
+    with counting(dynamodb, read_units=True) as unbounded:
+        exact = store(dynamodb, 1, tie_read_limit=1_000_000).top("ALL", 10)
     assert [(r.restaurant_id, r.favorite_count) for r in exact] == [
         *LEADERS.items(),
         *((restaurant, 1) for restaurant in tied[:7]),
@@ -94,10 +77,10 @@ def test_the_tie_read_stops_at_the_limit_and_still_answers_ten_rows(dynamodb, ca
     assert limit_logs(caplog) == []
 
     cap = DEFAULT_RANKING_TIE_READ_LIMIT
-    bounded = CountingClient(dynamodb)
-    ranked = store(bounded, 1).top("ALL", 10)
+    with counting(dynamodb, read_units=True) as bounded:
+        ranked = store(dynamodb, 1).top("ALL", 10)
     assert bounded.items_read <= cap + 10 + 1
-    assert bounded.pages == 2
+    assert bounded.calls == {"Query": 2}
     assert bounded.read_units < unbounded.read_units
     check_bounded_answer(ranked, tied)
     [record] = limit_logs(caplog)
@@ -110,18 +93,18 @@ def test_each_shard_reads_at_most_the_limit_plus_first_plus_one(dynamodb, caplog
     shards, cap = 4, 50
     tied = load(dynamodb, shards)
     caplog.set_level(logging.INFO, logger="chalicelib.rankings")
-    counting = CountingClient(dynamodb)
-    ranked = store(counting, shards, tie_read_limit=cap).top("ALL", 10)
-    assert counting.items_read <= shards * (cap + 10 + 1)
+    with counting(dynamodb) as counter:
+        ranked = store(dynamodb, shards, tie_read_limit=cap).top("ALL", 10)
+    assert counter.items_read <= shards * (cap + 10 + 1)
     check_bounded_answer(ranked, tied)
     assert len(limit_logs(caplog)) == 1  # once per call, however many shards were cut
 
 
 def test_a_limit_smaller_than_first_still_fills_the_page(dynamodb):
     tied = load(dynamodb, shards=1)
-    counting = CountingClient(dynamodb)
-    ranked = store(counting, 1, tie_read_limit=1).top("ALL", 10)
-    assert counting.items_read <= 1 + 10 + 1
+    with counting(dynamodb) as counter:
+        ranked = store(dynamodb, 1, tie_read_limit=1).top("ALL", 10)
+    assert counter.items_read <= 1 + 10 + 1
     check_bounded_answer(ranked, tied)
 
 

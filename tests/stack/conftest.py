@@ -24,7 +24,9 @@ import pytest
 
 from local import status
 from local.dynamodb_local import free_port, java
+from local.processes import wait_until
 from local.tokens import token
+from tests.support import skip_unless_ci
 
 ROOT = Path(__file__).resolve().parents[2]
 # What tests/conftest.py sets for the in-process tiers; the stack brings its own stage.
@@ -145,16 +147,20 @@ class Stack:
 
 def require_java() -> None:
     if java() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Java is required for the stack tests under CI=true")
-        pytest.skip("Java is not installed: DynamoDB Local cannot run")
+        skip_unless_ci("Java is not installed: DynamoDB Local cannot run", "Java is required")
+
+
+# Browser origins the session's stack allows besides the demo page's (``--allow-origin``,
+# given twice: the option repeats): a developer's Vite server and a second web app.
+EXTRA_ORIGINS = ("http://localhost:5173", "http://127.0.0.1:4173")
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One stack on DynamoDB Local for the whole session."""
     require_java()
-    running = Stack(tmp_path_factory.mktemp("stack"))
+    options = tuple(item for origin in EXTRA_ORIGINS for item in ("--allow-origin", origin))
+    running = Stack(tmp_path_factory.mktemp("stack"), options=options)
     yield running
     leftover = running.stop()
     assert not leftover, f"processes left running: {leftover}"
@@ -183,11 +189,41 @@ def current(stack: Stack) -> dict[str, Any]:
 
 
 def wait_for(condition: Any, timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        time.sleep(0.2)
+    """``local.processes.wait_until`` with the stack tests' defaults."""
+    return wait_until(condition, timeout, what, interval=0.2)
+
+
+def worker_passes(data_dir: Path, passes: int = 5, timeout: float = 20.0) -> dict[str, Any]:
+    """The worker's entry of the status file once it has polled the stream ``passes`` more times.
+
+    The worker beats after every pass: the first heartbeat newer than this call
+    ends a pass that may have begun before it; each later one ends a pass begun
+    after it. A wait on those, not on the clock: a busy machine only makes it longer.
+    """
+    since = time.time()
+    beats: list[float] = []
+
+    def polled() -> dict[str, Any] | None:
+        running = status.read(data_dir)
+        if running is None:
+            return None
+        beat = running["worker"].get("heartbeat_at")
+        if isinstance(beat, int | float) and beat > max([since, *beats]):
+            beats.append(beat)
+        return dict(running["worker"]) if len(beats) > passes else None
+
+    return dict(wait_for(polled, timeout, f"{passes} passes of the stream worker"))
+
+
+def run_reconcile(stack: Stack, *options: str) -> subprocess.CompletedProcess[str]:
+    """``python -m ops.reconcile`` from the folder holding the stack's ``.data``."""
+    env = {**stack_environment(), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "ops.reconcile", *options],
+        cwd=stack.data_dir.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

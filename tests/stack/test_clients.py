@@ -53,17 +53,15 @@ def _ranking(stack: Stack, prefix: str, window: str = "ALL_TIME", period: str = 
 
         query = (
             "query($p: String) { topRestaurants(window: MONTH, period: $p, first: 100)"
-            " { restaurantId favoriteCount } }"
+            " { edges { favoriteCount node { id } } } }"
         )
         body = requests.post(
             f"{stack.api}/public/graphql", json={"query": query, "variables": {"p": period}}
         ).json()
-        rows = body["data"]["topRestaurants"]
+        rows = body["data"]["topRestaurants"]["edges"]
     else:
         rows = fetch(stack.api, 100)[window]
-    return {
-        r["restaurantId"]: r["favoriteCount"] for r in rows if r["restaurantId"].startswith(prefix)
-    }
+    return {r["node"]["id"]: r["favoriteCount"] for r in rows if r["node"]["id"].startswith(prefix)}
 
 
 def test_simulated_traffic_and_backdated_favorites_end_up_counted(stack: Stack):

@@ -63,32 +63,54 @@ def test_every_graphql_example_runs_as_documented(stack: Stack):
         for block in blocks("graphql"):
             for _, operation in operations(block):
                 results.append(session.execute(gql(operation)))  # raises on any error
-    # The first example favorites, the second takes it back: both change something.
-    assert results[0]["favorite"] == {
-        "restaurantId": "pizza-palace",
-        "isFavorite": True,
-        "changed": True,
-    }
+    # The first example favorites, the second takes it back: both change something,
+    # and each payload's restaurant carries the new heart.
+    favorite = results[0]["favorite"]
+    assert favorite["changed"] is True
+    assert favorite["restaurant"]["id"] == "pizza-palace"
+    assert favorite["restaurant"]["viewerHasFavorited"] is True
+    assert isinstance(favorite["restaurant"]["favoriteCount"], int)
+    edge = favorite["favoriteEdge"]
+    assert edge["cursor"]
+    assert edge["node"] == {"id": "pizza-palace"}
+    assert edge["createdAt"].endswith("Z")
     assert results[1]["unfavorite"] == {
-        "restaurantId": "pizza-palace",
-        "isFavorite": False,
         "changed": True,
+        "restaurant": {"id": "pizza-palace", "viewerHasFavorited": False},
+        "favoriteEdge": None,
     }
     query = next(r for r in results if "viewer" in r)
-    assert query["viewer"]["id"] == user
+    assert query["viewer"]["id"] == f"viewer/{user}"
+    # Favorited and taken back: the list is empty, and says it ends.
+    assert query["viewer"]["favorites"] == {
+        "edges": [],
+        "pageInfo": {"hasNextPage": False, "endCursor": None},
+    }
     assert query["restaurant"]["viewerHasFavorited"] is False
+    assert query["node"] == {
+        "__typename": "Restaurant",
+        "id": "pizza-palace",
+        "viewerHasFavorited": False,
+    }
+    for window in ("allTime", "thisMonth", "oneDay"):
+        assert isinstance(query[window]["edges"], list)
+    assert query["oneDay"]["pageInfo"]["hasNextPage"] is False  # a day in the past: empty
 
-    # The home screen: each ranked row knows its restaurant; the list comes in the order asked.
+    # The home screen: each ranking edge's node is its restaurant; the list comes in
+    # the order asked.
     home = next(r for r in results if "restaurants" in r)
-    for row in home["topRestaurants"]:
+    ranking = home["topRestaurants"]
+    for row in ranking["edges"]:
         assert row["cursor"]
-        assert isinstance(row["restaurant"]["viewerHasFavorited"], bool)
+        assert isinstance(row["node"]["viewerHasFavorited"], bool)
+    if ranking["edges"]:
+        assert ranking["pageInfo"]["endCursor"] == ranking["edges"][-1]["cursor"]
     listed = home["restaurants"]
     assert [r["id"] for r in listed] == ["pizza-palace", "sushi-corner", "not-yet-favorited"]
     assert listed[2] == {"id": "not-yet-favorited", "favoriteCount": 0, "viewerHasFavorited": False}
     # A federation gateway's two fields.
     entities = next(r for r in results if "_entities" in r)
-    assert 'type Restaurant @key(fields: "id")' in entities["_service"]["sdl"]
+    assert 'type Restaurant implements Node @key(fields: "id")' in entities["_service"]["sdl"]
     assert entities["_entities"][0]["id"] == "pizza-palace"
 
 
@@ -111,8 +133,8 @@ def test_the_next_page_example_continues_the_ranking_after_a_cursor(stack: Stack
 
         # Counted by the stream worker within a second or so; then the ranking holds still.
         def counted() -> list[dict[str, Any]]:
-            rows: list[dict[str, Any]] = session.execute(document)["topRestaurants"]
-            counts = {r["restaurantId"]: r["favoriteCount"] for r in rows}
+            rows: list[dict[str, Any]] = session.execute(document)["topRestaurants"]["edges"]
+            counts = {r["node"]["id"]: r["favoriteCount"] for r in rows}
             done = counts.get("docs-page-a") == counts.get("docs-page-b") == 3
             return rows if done else []
 
@@ -120,12 +142,23 @@ def test_the_next_page_example_continues_the_ranking_after_a_cursor(stack: Stack
         after = session.execute(
             GraphQLRequest(next_page, variable_values={"after": first[0]["cursor"]})
         )
-    rest = after["topRestaurants"]
+        last = session.execute(
+            GraphQLRequest(next_page, variable_values={"after": first[-1]["cursor"]})
+        )
+    rest = after["topRestaurants"]["edges"]
     # The same ranking, one row on: ranks continue and nothing is repeated or skipped.
     assert [r["rank"] for r in rest][: len(first) - 1] == [r["rank"] for r in first[1:]]
-    assert [r["restaurantId"] for r in rest][: len(first) - 1] == [
-        r["restaurantId"] for r in first[1:]
-    ]
+    assert [r["node"]["id"] for r in rest][: len(first) - 1] == [r["node"]["id"] for r in first[1:]]
+    # Fewer than 100 rows: the ranking ends within the page, and pageInfo says so.
+    assert len(first) < 100
+    assert after["topRestaurants"]["pageInfo"] == {
+        "hasNextPage": False,
+        "endCursor": rest[-1]["cursor"],
+    }
+    assert last["topRestaurants"] == {
+        "edges": [],
+        "pageInfo": {"hasNextPage": False, "endCursor": None},
+    }
 
 
 def test_the_curl_example_runs_and_its_token_works_in_a_graphql_client(stack: Stack):
@@ -147,8 +180,11 @@ def test_the_curl_example_runs_and_its_token_works_in_a_graphql_client(stack: St
         text = text[end:].strip()
     assert len(answers) == block.count("curl ")
     assert all("errors" not in answer for answer in answers), answers
-    assert "changed" in answers[0]["data"]["favorite"]
-    assert isinstance(answers[1]["data"]["topRestaurants"], list)
+    assert answers[0]["data"]["favorite"]["restaurant"] == {
+        "id": "pizza-palace",
+        "viewerHasFavorited": True,
+    }
+    assert isinstance(answers[1]["data"]["topRestaurants"]["edges"], list)
 
     # The same token and the same documents through a GraphQL client.
     headers = {"Authorization": documented_token}
@@ -161,7 +197,7 @@ def test_the_curl_example_runs_and_its_token_works_in_a_graphql_client(stack: St
     viewer = requests.post(
         f"{stack.api}/graphql", json={"query": "{ viewer { id } }"}, headers=headers, timeout=10
     ).json()
-    assert viewer == {"data": {"viewer": {"id": "demo-user"}}}
+    assert viewer == {"data": {"viewer": {"id": "viewer/demo-user"}}}
 
 
 def test_graphiql_opens_in_a_browser_on_the_public_route(stack: Stack):

@@ -24,14 +24,14 @@ def test_a_favorite_shows_up_in_the_ranking_within_seconds(stack: Stack):
     today = f"{datetime.now(UTC):%Y-%m-%d}"
     query = (
         f'{{ topRestaurants(window: DAY, period: "{today}", first: 100)'
-        " { restaurantId favoriteCount } }"
+        " { edges { favoriteCount node { id } } } }"
     )
     result = post(f"{stack.api}/graphql", FAVORITE % restaurant, "fresh-fan")
     assert result == {"data": {"favorite": {"changed": True}}}
     written = time.monotonic()
     while True:
-        rows = post(f"{stack.api}/public/graphql", query)["data"]["topRestaurants"]
-        if {"restaurantId": restaurant, "favoriteCount": 1} in rows:
+        rows = post(f"{stack.api}/public/graphql", query)["data"]["topRestaurants"]["edges"]
+        if {"favoriteCount": 1, "node": {"id": restaurant}} in rows:
             break
         elapsed = time.monotonic() - written
         assert elapsed < bound, f"{restaurant} not in today's ranking after {elapsed:.1f}s"

@@ -15,8 +15,10 @@ pytestmark = pytest.mark.integration
 
 
 def all_time(api: str) -> list[object]:
-    result = post(f"{api}/public/graphql", "{ topRestaurants { restaurantId favoriteCount } }")
-    return list(result["data"]["topRestaurants"])
+    result = post(
+        f"{api}/public/graphql", "{ topRestaurants { edges { favoriteCount node { id } } } }"
+    )
+    return list(result["data"]["topRestaurants"]["edges"])
 
 
 def test_backend_choice_follows_java():
@@ -53,7 +55,7 @@ def test_without_java_the_stack_runs_on_moto_and_counts_a_favorite(tmp_path: Pat
         assert result == {"data": {"favorite": {"changed": True}}}
         # Only the stream worker turns the favorite into a count.
         ranking = wait_for(lambda: all_time(stack.api), what="count from the stream worker")
-        assert ranking == [{"restaurantId": "moto-diner", "favoriteCount": 1}]
+        assert ranking == [{"favoriteCount": 1, "node": {"id": "moto-diner"}}]
     finally:
         leftover = stack.stop(signal.SIGINT)
     assert leftover == set()

@@ -1,4 +1,4 @@
-"""``python -m local.reconcile_cli`` with no option finds the running local stack by itself."""
+"""``python -m ops.reconcile`` with no option finds the running local stack by itself."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.stack.conftest import Stack, current
-from tests.stack.test_supervision import run_reconcile
+from tests.stack.conftest import Stack, current, run_reconcile
 
 pytestmark = pytest.mark.integration
 

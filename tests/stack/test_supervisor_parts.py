@@ -65,6 +65,7 @@ def test_a_part_that_dies_once_is_restarted_after_a_backoff_and_counted(tmp_path
         tick_until(supervisor, lambda: part.state == UP and marker.exists() and part.pid)
         # The backoff, on the supervisor's own clock: a pause of this test can't fake it.
         assert part.started_at - died_at >= 0.5
+        assert part.process is not None
         assert part.process.poll() is None
     finally:
         supervisor.stop_all()

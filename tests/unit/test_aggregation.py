@@ -2,16 +2,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib.aggregation import (
-    MAX_TRANSACTION_ACTIONS,
-    FavoriteEvent,
-    SkippedRecord,
-    backoff_delay,
-    parse_record,
-    plan_chunks,
-    read_cancellation,
-    sum_deltas,
-)
+from chalicelib.stream.plan import MAX_TRANSACTION_ACTIONS, plan_chunks, sum_deltas
+from chalicelib.stream.records import FavoriteEvent, SkippedRecord, parse_record
+from chalicelib.stream.writer import backoff_delay, read_cancellation
 from tests.support import FAVORITES_TABLE, stream_record
 
 NOV = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chalicelib import aggregation, tracing
-from chalicelib.aggregation import FavoriteEvent, lag_seconds, parse_record, written_at
 from chalicelib.logs import JsonFormatter
 from chalicelib.metrics import MetricSpace
-from tests.support import FAVORITES_TABLE, stream_record
+from chalicelib.stream import handler
+from chalicelib.stream.lag import lag_seconds, written_at
+from chalicelib.stream.records import FavoriteEvent, parse_record
+from tests.support import FAVORITES_TABLE, recorded_spans, stream_record
 
 # DynamoDB Local stamps records to the minute: 12:00:00 for a write at 12:00:41.250.
 MINUTE = datetime(2026, 11, 23, 12, 0, tzinfo=UTC).timestamp()
@@ -68,33 +69,20 @@ def test_a_clock_ahead_of_the_write_never_gives_a_negative_lag():
 
 
 def test_the_batch_log_line_and_the_trace_carry_the_same_lag(monkeypatch, caplog):
-    from tests.unit.test_writer import FakeTime, MemoryTransactions, writer
+    from devtools.fakes import FakeTime, MemoryTransactions, counts_writer
 
-    annotations: dict[str, object] = {}
-
-    class Span:
-        def annotate(self, key: str, value: object) -> None:
-            annotations[key] = value
-
-    class Subsegment:
-        def __enter__(self) -> Span:
-            return Span()
-
-        def __exit__(self, *_: object) -> None:
-            return None
-
-    monkeypatch.setattr(tracing, "subsegment", lambda *_a, **_k: Subsegment())
     monkeypatch.setattr(time, "time", lambda: WRITE + 0.75)
     record = stream_record("INSERT", created_at=at(WRITE), approximate_creation=MINUTE)
-    with caplog.at_level(logging.INFO, logger="chalicelib"):
-        aggregation.handle_stream_batch(
+    with recorded_spans(monkeypatch) as spans, caplog.at_level(logging.INFO, logger="chalicelib"):
+        handler.handle_stream_batch(
             [record],
-            writer(MemoryTransactions(), FakeTime()),
+            counts_writer(MemoryTransactions(), FakeTime()),
             FAVORITES_TABLE,
             metrics=MetricSpace.for_stage("Favorites", "dev"),
         )
     # The line as Lambda writes it, and the metric CloudWatch extracts from it.
     logged = json.loads(JsonFormatter("dev").format(caplog.records[-1]))
-    assert logged["lag_seconds"] == annotations["lag_seconds"] == 0.75
+    [span] = spans
+    assert logged["lag_seconds"] == span["lag_seconds"] == 0.75
     metrics = logged["_aws"]["CloudWatchMetrics"][0]["Metrics"]
     assert {"Name": "lag_seconds", "Unit": "Seconds"} in metrics

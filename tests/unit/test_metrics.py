@@ -12,9 +12,9 @@ import jsonschema
 import pytest
 
 from chalicelib import logs
-from chalicelib.aggregation import BatchReport
 from chalicelib.metrics import RECONCILE_METRICS, STREAM_METRICS, MetricSpace, embed
-from chalicelib.reconcile import ReconcileReport
+from chalicelib.reconcile.report import ReconcileReport
+from chalicelib.stream.report import BatchReport
 
 # CloudWatch's units (MetricDatum.Unit).
 UNITS = [
@@ -152,9 +152,7 @@ def test_in_lambda_every_line_is_one_bare_json_object_with_its_context(
 ) -> None:
     logs.bind(request_id="req-1", operation="aggregate")
     fields = BatchReport(records=2, applied=2).log_fields(SPACE, timestamp=5.0)
-    logging.getLogger("chalicelib.aggregation").info(
-        "favorites stream batch", extra={"fields": fields}
-    )
+    logging.getLogger("chalicelib.stream").info("favorites stream batch", extra={"fields": fields})
     logging.getLogger("chalicelib.rankings").warning("plain %s", "text")
     lines = lambda_logging.getvalue().splitlines()
     assert len(lines) == 2  # configured twice, one handler
@@ -183,11 +181,11 @@ def test_outside_lambda_records_go_to_the_root_logger_as_before() -> None:
 
 def test_a_terminal_line_shows_the_fields_but_not_the_metrics_block() -> None:
     fields = BatchReport(records=2, applied=2).log_fields(SPACE, timestamp=5.0)
-    record = logging.LogRecord("chalicelib.aggregation", logging.INFO, "", 0, "batch", (), None)
+    record = logging.LogRecord("chalicelib.stream", logging.INFO, "", 0, "batch", (), None)
     record.fields = fields
     text = logs.TextFormatter("%(name)s %(message)s").format(record)
     prefix, shown = text.split(" ", 2)[:2], json.loads(text.split(" ", 2)[2])
-    assert prefix == ["chalicelib.aggregation", "batch"]
+    assert prefix == ["chalicelib.stream", "batch"]
     assert (shown["records"], shown["applied"]) == (2, 2)
     assert "_aws" not in shown
 
@@ -195,14 +193,14 @@ def test_a_terminal_line_shows_the_fields_but_not_the_metrics_block() -> None:
 def test_a_quieter_log_level_keeps_the_report_lines_and_so_the_metrics(
     lambda_logging: io.StringIO,
 ) -> None:
-    from chalicelib.aggregation import handle_stream_batch
+    from chalicelib.stream.handler import handle_stream_batch
+    from devtools.fakes import FakeTime, MemoryTransactions, counts_writer
     from tests.support import FAVORITES_TABLE, stream_record
-    from tests.unit.test_writer import FakeTime, MemoryTransactions, writer
 
     logs.configure("prod", "ERROR", {"AWS_LAMBDA_FUNCTION_NAME": "favorites-prod-aggregate"})
-    logging.getLogger("chalicelib.aggregation").warning("a warning LOG_LEVEL=ERROR drops")
+    logging.getLogger("chalicelib.stream").warning("a warning LOG_LEVEL=ERROR drops")
     handle_stream_batch(
-        [stream_record("INSERT")], writer(MemoryTransactions(), FakeTime()), FAVORITES_TABLE,
+        [stream_record("INSERT")], counts_writer(MemoryTransactions(), FakeTime()), FAVORITES_TABLE,
         metrics=SPACE,
     )  # fmt: skip
     (line,) = [json.loads(text) for text in lambda_logging.getvalue().splitlines()]

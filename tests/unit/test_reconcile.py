@@ -7,14 +7,8 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from chalicelib.counts import MARKER_PREFIX
-from chalicelib.reconcile import (
-    CountsSnapshot,
-    Drift,
-    Reconciler,
-    Tally,
-    compare,
-    in_scope,
-)
+from chalicelib.reconcile.reconciler import Reconciler
+from chalicelib.reconcile.tally import CountsSnapshot, Drift, Tally, compare, in_scope
 from chalicelib.windows import in_retention
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC).timestamp()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from local.leaderboard import warnings
-from local.reconcile_cli import repair_blocker
+from ops.reconcile import repair_blocker
 
 NOW = 1_800_000_000.0
 

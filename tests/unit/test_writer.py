@@ -5,100 +5,23 @@ from __future__ import annotations
 import json
 import logging
 import time
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
 
-from chalicelib import aggregation, tracing
-from chalicelib.aggregation import (
-    MAX_WRITE_ATTEMPTS,
-    CountsWriter,
-    FavoriteEvent,
-    WriteFailed,
-    handle_stream_batch,
-    plan_chunks,
-    process_batch,
-)
-from chalicelib.counts import MARKER_PREFIX
 from chalicelib.logs import JsonFormatter
 from chalicelib.metrics import MetricSpace
+from chalicelib.stream import records
+from chalicelib.stream.batch import process_batch
+from chalicelib.stream.handler import handle_stream_batch
+from chalicelib.stream.plan import plan_chunks
+from chalicelib.stream.records import FavoriteEvent
+from chalicelib.stream.writer import MAX_WRITE_ATTEMPTS, CountsWriter, WriteFailed
 from chalicelib.windows import format_timestamp
-from tests.faults import FaultyClient, cancelled, conflict, invalid, throttled, timed_out
-from tests.support import COUNTS_TABLE, FAVORITES_TABLE, stream_record
-
-NOV = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-
-
-class MemoryTransactions:
-    """``TransactWriteItems`` with DynamoDB's all-or-nothing semantics, in memory."""
-
-    def __init__(self) -> None:
-        self.items: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
-        keys = []
-        for action in TransactItems:
-            body = action.get("Put") or action["Update"]
-            key = body["Item"] if "Put" in action else body["Key"]
-            keys.append((key["restaurant_id"]["S"], key["bucket"]["S"]))
-        assert len(set(keys)) == len(keys), "one transaction touched an item twice"
-        assert len(TransactItems) <= 100
-        reasons = [
-            {"Code": "ConditionalCheckFailed"}
-            if "Put" in action and key in self.items
-            else {"Code": "None"}
-            for action, key in zip(TransactItems, keys, strict=True)
-        ]
-        if any(reason["Code"] != "None" for reason in reasons):
-            raise cancelled(reasons)
-        for action, key in zip(TransactItems, keys, strict=True):
-            if "Put" in action:
-                self.items[key] = action["Put"]["Item"]
-            else:
-                values = action["Update"]["ExpressionAttributeValues"]
-                item = self.items.setdefault(key, {"favorite_count": {"N": "0"}})
-                count = int(item["favorite_count"]["N"]) + int(values[":delta"]["N"])
-                item["favorite_count"] = {"N": str(count)}
-        return {}
-
-    def counts(self) -> dict[tuple[str, str], int]:
-        return {
-            key: int(item["favorite_count"]["N"])
-            for key, item in self.items.items()
-            if not key[0].startswith(MARKER_PREFIX)
-        }
-
-
-class FakeTime:
-    """A clock that only moves when the writer sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def writer(client: Any, clock: FakeTime, budget: float = 5.0) -> CountsWriter:
-    return CountsWriter(
-        client,
-        COUNTS_TABLE,
-        shards=1,
-        day_retention_days=90,
-        marker_ttl_seconds=172800,
-        budget_seconds=budget,
-        clock=NOV.timestamp,
-        monotonic=clock.monotonic,
-        sleep=clock.sleep,
-        rng=lambda: 1.0,  # the longest jittered delay: the budget's worst case
-    )
+from devtools.fakes import NOV, FakeTime, MemoryTransactions, counts_writer
+from devtools.faults import FaultyClient, conflict, invalid, throttled, timed_out
+from tests.support import COUNTS_TABLE, FAVORITES_TABLE, recorded_spans, stream_record
 
 
 def events(count: int, restaurant: str | None = None) -> list[FavoriteEvent]:
@@ -112,8 +35,8 @@ def test_existing_markers_are_dropped_and_the_rest_written_once():
     memory = MemoryTransactions()
     clock = FakeTime()
     first = events(3, "r1")
-    writer(memory, clock).write(plan_chunks(first[:2])[0])
-    outcome = writer(memory, clock).write(plan_chunks(first)[0])
+    counts_writer(memory, clock).write(plan_chunks(first[:2])[0])
+    outcome = counts_writer(memory, clock).write(plan_chunks(first)[0])
     assert (outcome.applied, outcome.duplicates, outcome.retries) == (1, 2, 0)
     assert memory.counts()[("r1", "ALL")] == 3
     assert clock.sleeps == []  # duplicates are not a reason to wait
@@ -122,8 +45,8 @@ def test_existing_markers_are_dropped_and_the_rest_written_once():
 def test_a_chunk_of_only_duplicates_writes_nothing():
     memory = MemoryTransactions()
     chunk = plan_chunks(events(4))[0]
-    writer(memory, FakeTime()).write(chunk)
-    outcome = writer(memory, FakeTime()).write(chunk)
+    counts_writer(memory, FakeTime()).write(chunk)
+    outcome = counts_writer(memory, FakeTime()).write(chunk)
     assert (outcome.applied, outcome.duplicates) == (0, 4)
     assert memory.counts()[("r000", "ALL")] == 1
 
@@ -133,7 +56,7 @@ def test_transient_failures_are_retried_with_backoff(fault):
     memory = MemoryTransactions()
     client = FaultyClient(memory, before={1: fault, 2: fault})
     clock = FakeTime()
-    outcome = writer(client, clock).write(plan_chunks(events(3))[0])
+    outcome = counts_writer(client, clock).write(plan_chunks(events(3))[0])
     assert (outcome.applied, outcome.retries) == (3, 2)
     assert clock.sleeps == pytest.approx([0.05, 0.1])  # exponential (rng pinned to 1.0)
     assert memory.counts()[("r002", "ALL")] == 1
@@ -142,7 +65,7 @@ def test_transient_failures_are_retried_with_backoff(fault):
 def test_a_timeout_after_the_commit_is_retried_and_counted_once():
     memory = MemoryTransactions()
     client = FaultyClient(memory, after={1: timed_out})
-    outcome = writer(client, FakeTime()).write(plan_chunks(events(2, "r1"))[0])
+    outcome = counts_writer(client, FakeTime()).write(plan_chunks(events(2, "r1"))[0])
     assert (outcome.applied, outcome.duplicates, outcome.retries) == (0, 2, 1)
     assert memory.counts()[("r1", "ALL")] == 2
 
@@ -151,7 +74,9 @@ def test_a_permanent_failure_raises_at_once_and_writes_nothing():
     memory = MemoryTransactions()
     clock = FakeTime()
     with pytest.raises(WriteFailed, match="ValidationException"):
-        writer(FaultyClient(memory, before={1: invalid}), clock).write(plan_chunks(events(2))[0])
+        counts_writer(FaultyClient(memory, before={1: invalid}), clock).write(
+            plan_chunks(events(2))[0]
+        )
     assert memory.items == {}
     assert clock.sleeps == []
 
@@ -161,7 +86,7 @@ def test_the_writer_gives_up_within_its_budget_and_reports_the_failure():
     client = FaultyClient(memory, every=throttled)
     clock = FakeTime()
     with pytest.raises(WriteFailed, match="ThrottlingException"):
-        writer(client, clock, budget=3.0).write(plan_chunks(events(2))[0])
+        counts_writer(client, clock, budget=3.0).write(plan_chunks(events(2))[0])
     assert clock.now <= 3.0
     assert sum(clock.sleeps) <= 3.0
     assert len(clock.sleeps) >= 3  # it did back off before giving up
@@ -196,7 +121,7 @@ def test_the_budget_is_shared_by_every_chunk_of_a_batch():
     client = FaultyClient(memory, before=dict.fromkeys(throttles, throttled))
     clock = FakeTime()
     report = process_batch(
-        records, writer(client, clock, budget=3.0), favorites_table=FAVORITES_TABLE, now=0.0
+        records, counts_writer(client, clock, budget=3.0), favorites_table=FAVORITES_TABLE, now=0.0
     )
     assert report.applied == 25
     assert report.failed_sequence_number == records[25]["dynamodb"]["SequenceNumber"]
@@ -208,10 +133,10 @@ def test_the_budget_is_shared_by_every_chunk_of_a_batch():
 
 def test_the_invocations_remaining_time_caps_the_budget():
     clock = FakeTime()
-    counts_writer = writer(MemoryTransactions(), clock, budget=20.0)
-    assert counts_writer.deadline() == 20.0
-    assert counts_writer.deadline(remaining_seconds=10.0) == 5.0
-    assert counts_writer.deadline(remaining_seconds=100.0) == 20.0
+    capped = counts_writer(MemoryTransactions(), clock, budget=20.0)
+    assert capped.deadline() == 20.0
+    assert capped.deadline(remaining_seconds=10.0) == 5.0
+    assert capped.deadline(remaining_seconds=100.0) == 20.0
 
 
 def test_a_record_repeated_within_a_batch_counts_once():
@@ -219,7 +144,7 @@ def test_a_record_repeated_within_a_batch_counts_once():
     memory = MemoryTransactions()
     report = process_batch(
         [record, record, stream_record("INSERT", "r1", "u2", NOV)],
-        writer(memory, FakeTime()),
+        counts_writer(memory, FakeTime()),
         favorites_table=FAVORITES_TABLE,
         now=0.0,
     )
@@ -228,21 +153,9 @@ def test_a_record_repeated_within_a_batch_counts_once():
 
 
 def test_the_handler_reports_its_work_in_annotations_and_one_json_log_line(monkeypatch, caplog):
-    annotations: dict[str, Any] = {}
-
-    class Span:
-        def annotate(self, key: str, value: Any) -> None:
-            annotations[key] = value
-
-    @contextmanager
-    def subsegment(name: str, **_: Any) -> Any:
-        assert name == "aggregate_favorites"
-        yield Span()
-
-    monkeypatch.setattr(tracing, "subsegment", subsegment)
     memory = MemoryTransactions()
     applied = stream_record("INSERT", "r1", "u1", NOV, approximate_creation=1000.0)
-    writer(memory, FakeTime()).write(plan_chunks([aggregation.parse_record(applied)])[0])  # type: ignore[list-item]
+    counts_writer(memory, FakeTime()).write(plan_chunks([records.parse_record(applied)])[0])  # type: ignore[list-item]
     batch = [
         applied,
         stream_record("INSERT", "r1", "u2", NOV, approximate_creation=1010.0),
@@ -251,11 +164,13 @@ def test_the_handler_reports_its_work_in_annotations_and_one_json_log_line(monke
     client = FaultyClient(memory, before={1: conflict})
     monkeypatch.setattr(time, "time", lambda: 1030.0)
     space = MetricSpace.for_stage("Favorites", "dev")
-    with caplog.at_level(logging.INFO, logger="chalicelib"):
+    with recorded_spans(monkeypatch) as spans, caplog.at_level(logging.INFO, logger="chalicelib"):
         response = handle_stream_batch(
-            batch, writer(client, FakeTime()), FAVORITES_TABLE, metrics=space
+            batch, counts_writer(client, FakeTime()), FAVORITES_TABLE, metrics=space
         )
     assert response == {"batchItemFailures": []}
+    [annotations] = spans
+    assert annotations["name"] == "aggregate_favorites"
     expected = {"records": 3, "applied": 1, "duplicates": 1, "skipped": 1, "retries": 1}
     assert {key: annotations[key] for key in expected} == expected
     assert annotations["lag_seconds"] == 30.0
@@ -277,7 +192,7 @@ def test_the_handler_reports_its_work_in_annotations_and_one_json_log_line(monke
 def test_a_remove_past_day_retention_writes_all_and_month_but_no_day_update():
     hundred_days_ago = datetime.fromtimestamp(NOV.timestamp() - 100 * 86400, UTC)
     removed = FavoriteEvent("e1", "1001", "r1", "u1", hundred_days_ago, -1)
-    counts_writer = CountsWriter(
+    plain = CountsWriter(
         cast(Any, MemoryTransactions()),
         COUNTS_TABLE,
         shards=1,
@@ -286,7 +201,7 @@ def test_a_remove_past_day_retention_writes_all_and_month_but_no_day_update():
         budget_seconds=5.0,
         clock=NOV.timestamp,
     )
-    actions = cast(list[dict[str, Any]], counts_writer.actions([removed]))
+    actions = cast(list[dict[str, Any]], plain.actions([removed]))
     updated = [action["Update"]["Key"]["bucket"]["S"] for action in actions if "Update" in action]
     assert updated == ["ALL", f"MONTH#{hundred_days_ago:%Y-%m}"]
     assert [action["Put"]["Item"]["bucket"]["S"] for action in actions if "Put" in action] == [
@@ -294,7 +209,7 @@ def test_a_remove_past_day_retention_writes_all_and_month_but_no_day_update():
     ]
     # Inside retention the day is written as before.
     recent = FavoriteEvent("e2", "1002", "r1", "u1", NOV, -1)
-    assert len([action for action in counts_writer.actions([recent]) if "Update" in action]) == 3
+    assert len([action for action in plain.actions([recent]) if "Update" in action]) == 3
 
 
 def test_the_batch_report_counts_events_past_day_retention():
@@ -302,7 +217,10 @@ def test_the_batch_report_counts_events_past_day_retention():
     old = format_timestamp(datetime.fromtimestamp(NOV.timestamp() - 100 * 86400, UTC))
     records = [stream_record("REMOVE", "r1", "u1", old), stream_record("INSERT", "r2", "u2", NOV)]
     report = process_batch(
-        records, writer(memory, FakeTime()), favorites_table=FAVORITES_TABLE, now=NOV.timestamp()
+        records,
+        counts_writer(memory, FakeTime()),
+        favorites_table=FAVORITES_TABLE,
+        now=NOV.timestamp(),
     )
     # 90 days' retention: the REMOVE's day is past it, the INSERT's is today.
     assert (report.applied, report.past_retention) == (2, 1)

@@ -1,6 +1,6 @@
 """Move count items to the ranking partitions a new ``RANKING_SHARDS`` puts them in.
 
-    python -m local.reshard --stage local --shards 16
+    python -m ops.reshard --stage local --shards 16
 
 Safe to run while the service is live: each move is an ``UpdateItem``
 conditional on the item still being in the partition the scan saw, so an item
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from chalicelib.sharding import PartitionMismatch, expected_partition_mismatches
+from infra import stages
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -148,9 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.shards is not None and not 1 <= args.shards <= 256:
         parser.error("--shards must be between 1 and 256, like RANKING_SHARDS")
 
-    from local.stack import stage_environment  # noqa: PLC0415
-
-    os.environ.update(stage_environment(args.stage))
+    os.environ.update(stages.stage(args.stage).environment)
     # Imported after the environment is set: settings are read once.
     from chalicelib import aws  # noqa: PLC0415
     from chalicelib.settings import get_settings  # noqa: PLC0415

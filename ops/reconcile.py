@@ -1,8 +1,9 @@
 """Reconcile a stage's favorite counts from this machine, with a progress bar.
 
-    .venv/bin/python -m local.reconcile_cli                  # the running local stack, report only
-    .venv/bin/python -m local.reconcile_cli --data-dir /tmp/stack --repair
-    .venv/bin/python -m local.reconcile_cli --stage dev --repair --ignore-lag
+    .venv/bin/python -m ops.reconcile                  # the running local stack, report only
+    .venv/bin/python -m ops.reconcile --data-dir /tmp/stack --repair
+    .venv/bin/python -m ops.reconcile --stage dev --repair --ignore-lag
+    python -m ops.reconcile --environment --repair     # the tables the environment names
 
 Without ``--stage`` it reconciles the local stack running on ``--data-dir``
 (``.data`` by default), found through its status file: its DynamoDB endpoint
@@ -13,51 +14,67 @@ credentials. ``--repair`` refuses while the stream handler is more than
 since a change still in flight would be taken for drift; ``--ignore-lag`` goes
 ahead anyway. The lag of a deployed stage cannot be read from here, so there it
 takes ``--ignore-lag``, once its ``lag_seconds`` (the batch log line) is checked.
-Everything else is ``chalicelib.reconcile.main``.
+With ``--environment`` the process's own environment names the tables (Lambda,
+CI): no stage lookup, no lag check, no progress bar; that is :func:`run`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
+
+from rich import progress as rich_progress
+from rich.console import Console
+
+from infra import stages
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from chalicelib.reconcile.store import Progress
+
 
 class ProgressBar:
-    """Items scanned per table against DynamoDB's approximate item count, on stderr.
+    """Items scanned per table against DynamoDB's approximate item count, on stderr (rich).
 
-    Printed by hand rather than with a progress-bar package: one line of text
-    is all it takes, and the dev requirements stay as they are.
+    The count is refreshed about every six hours: a table's total grows to what
+    has been scanned when it is behind.
     """
 
-    def __init__(self, totals: dict[str, int], stream: TextIO = sys.stderr) -> None:
-        self._totals = totals
+    def __init__(self, totals: dict[str, int], console: Console | None = None) -> None:
+        self._totals = dict(totals)
         self._done = dict.fromkeys(totals, 0)
-        self._stream = stream
         self._lock = threading.Lock()  # scan segments report from their own threads
-        self._started = time.monotonic()
+        self._progress = rich_progress.Progress(
+            rich_progress.TextColumn("{task.description}"),
+            rich_progress.BarColumn(),
+            rich_progress.TextColumn("{task.completed:.0f}/~{task.total:.0f}"),
+            rich_progress.TimeElapsedColumn(),
+            console=console or Console(stderr=True),
+        )
+        self._tasks = {
+            table: self._progress.add_task(table, total=max(total, 1))
+            for table, total in totals.items()
+        }
+        self._progress.start()
 
     def __call__(self, table: str, items: int) -> None:
         with self._lock:
-            self._done[table] = self._done.get(table, 0) + items
-            parts = []
-            for name, done in self._done.items():
-                total = max(self._totals.get(name, 0), done, 1)
-                filled = int(20 * done / total)
-                parts.append(f"{name} [{'#' * filled}{'.' * (20 - filled)}] {done}/~{total}")
-            elapsed = time.monotonic() - self._started
-            self._stream.write("\r" + "  ".join(parts) + f"  {elapsed:.1f}s")
-            self._stream.flush()
+            done = self._done[table] = self._done.get(table, 0) + items
+            total = max(self._totals.get(table, 0), done, 1)
+            if table not in self._tasks:
+                self._tasks[table] = self._progress.add_task(table, total=total)
+            self._progress.update(self._tasks[table], completed=done, total=total)
 
     def close(self) -> None:
-        self._stream.write("\n")
+        self._progress.stop()
 
 
 def approximate_items(client: DynamoDBClient, table: str) -> int:
@@ -94,7 +111,6 @@ def repair_blocker(stack: dict[str, Any], max_lag: float, now: float) -> str | N
 def local_environment(data_dir: Path) -> dict[str, str]:
     """The running local stack's environment, from its status file; SystemExit when none runs."""
     from local import status  # noqa: PLC0415
-    from local.stack import stage_environment  # noqa: PLC0415
 
     stack = status.read(data_dir)
     if stack is None:
@@ -103,7 +119,7 @@ def local_environment(data_dir: Path) -> dict[str, str]:
             "process is gone): start it with make run, name its folder with --data-dir, "
             "or a deployed stage with --stage"
         )
-    env = stage_environment("local")
+    env = stages.stage("local").environment
     env["DYNAMODB_ENDPOINT_URL"] = str(stack["dynamodb"])
     env["FAVORITES_TABLE"] = str(stack["tables"]["favorites"])
     env["FAVORITE_COUNTS_TABLE"] = str(stack["tables"]["counts"])
@@ -117,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument(
         "--data-dir", type=Path, default=Path(".data"), help="the local stack's folder"
     )
+    target.add_argument(
+        "--environment",
+        action="store_true",
+        help="the tables this process's environment names (Lambda, CI): no stage lookup",
+    )
     parser.add_argument("--repair", action="store_true", help="repair drift (compare-and-add)")
     parser.add_argument(
         "--max-lag", type=float, default=5.0, help="seconds of stream lag a repair tolerates"
@@ -127,13 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     known, rest = parser.parse_known_args(argv)
     if known.repair:
         rest.append("--repair")
+    if known.environment:
+        return run(rest)
     if known.stage is None:
         env = local_environment(known.data_dir)
         where = f"the local stack in {known.data_dir}/"
     else:
-        from local.stack import stage_environment  # noqa: PLC0415
-
-        env = stage_environment(known.stage)
+        env = stages.stage(known.stage).environment
         where = f"stage {known.stage}"
     if known.repair and not known.ignore_lag:
         if known.stage is None:
@@ -156,14 +177,35 @@ def main(argv: list[str] | None = None) -> int:
     # Before chalicelib is imported: settings are read once per process.
     os.environ.update(env)
     from chalicelib import aws, services  # noqa: PLC0415
-    from chalicelib.reconcile import main as reconcile  # noqa: PLC0415
 
     store = services.reconciler().store
     bar = ProgressBar({table: approximate_items(aws.dynamodb(), table) for table in store.tables})
     try:
-        return reconcile(rest, progress=bar)
+        return run(rest, progress=bar)
     finally:
         bar.close()
+
+
+def run(argv: list[str] | None = None, progress: Progress | None = None) -> int:
+    """Reconcile the tables the environment names (``chalicelib.settings``).
+
+    Exit status: 0 when no drift remains, 1 when drift was found and left.
+    """
+    from chalicelib import services  # noqa: PLC0415 (services builds clients on first use)
+    from chalicelib.reconcile.store import no_progress  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(
+        prog="python -m ops.reconcile --environment",
+        description="Recount favorite counts from the favorites table; report (and repair) drift.",
+    )
+    parser.add_argument("--repair", action="store_true", help="repair drift (compare-and-add)")
+    args = parser.parse_args(argv)
+    report = services.reconciler().run(repair=args.repair, progress=progress or no_progress)
+    for drift in report.drift:
+        print(json.dumps(asdict(drift)))
+    print(json.dumps(report.summary()), file=sys.stderr)
+    left = len(report.drift) - len(report.repaired) if args.repair else len(report.drift)
+    return 1 if left else 0
 
 
 if __name__ == "__main__":

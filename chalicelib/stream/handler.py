@@ -1,0 +1,48 @@
+"""The stream handler's body, as ``app.aggregate_favorites`` calls it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from chalicelib import logs, tracing
+from chalicelib.metrics import MetricSpace
+from chalicelib.stream.batch import process_batch
+from chalicelib.stream.writer import CountsWriter
+
+BATCH_MESSAGE = "favorites stream batch"
+
+
+def remaining_seconds(context: object) -> float | None:
+    """Time left in a Lambda invocation, from its context; ``None`` without one."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return float(remaining()) / 1000 if callable(remaining) else None
+
+
+def handle_stream_batch(
+    records: Sequence[Mapping[str, Any]],
+    writer: CountsWriter,
+    favorites_table: str,
+    remaining_seconds: float | None = None,
+    metrics: MetricSpace | None = None,
+) -> dict[str, list[dict[str, str]]]:
+    """The stream handler's body: apply, trace, log one line, answer Lambda.
+
+    ``remaining_seconds`` is the invocation's time left; the retry budget
+    stays inside it. The log line carries the batch's metrics (EMF) when
+    ``metrics`` names where they go.
+    """
+    now = time.time()
+    with tracing.subsegment("aggregate_favorites") as span:
+        report = process_batch(
+            records,
+            writer,
+            favorites_table=favorites_table,
+            now=now,
+            remaining_seconds=remaining_seconds,
+        )
+        for key, value in report.annotations().items():
+            span.annotate(key, value)
+    logs.reports.info(BATCH_MESSAGE, extra={"fields": report.log_fields(metrics, now)})
+    return report.response()
