@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from chalicelib import cursors
+from chalicelib import cursors, tracing
 from chalicelib.batch import batch_get
 from chalicelib.errors import InvalidInput
 from chalicelib.ids import is_valid_id
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 BY_USER_INDEX = "by_user"
+# A plain attribute of a favorite (no key, no index): infra/tables.json's comment.
+TRACE_ATTRIBUTE = "trace_header"
 MAX_PAGE_SIZE = 100
 
 
@@ -82,24 +84,32 @@ class FavoritesStore:
         table_name: str,
         clock: Callable[[], datetime] = _utcnow,
         cursor_key: bytes = DEV_CURSOR_SECRET.encode(),
+        trace_header: Callable[[], str | None] = tracing.trace_header,
     ) -> None:
         self._client = client
         self._table = table_name
         self._clock = clock
         self._cursor_key = cursor_key
+        self._trace_header = trace_header
 
     def add(self, user_id: str, restaurant_id: str) -> FavoriteChange:
         """Favorite once: a repeat writes nothing, so the stream sees nothing."""
         # Stored at millisecond precision: what a cursor over this favorite will say.
         created_at = parse_timestamp(format_timestamp(self._clock()))
+        item = {
+            "restaurant_id": {"S": restaurant_id},
+            "user_id": {"S": user_id},
+            "created_at": {"S": format_timestamp(created_at)},
+        }
+        # The span that wrote it (X-Ray's header form): the stream batch that
+        # counts it links back to that trace. Absent with tracing off.
+        header = self._trace_header()
+        if header:
+            item[TRACE_ATTRIBUTE] = {"S": header}
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={
-                    "restaurant_id": {"S": restaurant_id},
-                    "user_id": {"S": user_id},
-                    "created_at": {"S": format_timestamp(created_at)},
-                },
+                Item=item,
                 ConditionExpression="attribute_not_exists(restaurant_id)",
             )
         except ClientError as error:

@@ -38,6 +38,7 @@ class Node:
     # The spans this one links to (trace id, span id): OTLP span links, or with the
     # X-Ray SDK the metadata chalicelib/tracing.py writes ("favorites" / "links").
     links: tuple[tuple[str, str], ...] = ()
+    link_attributes: tuple[dict[str, Any], ...] = ()  # one per link
     source: str = ""  # "xray-sdk" or "opentelemetry"
 
 
@@ -140,6 +141,10 @@ def _xray_nodes(document: dict[str, Any], parent: str | None, trace: str | None)
         tables=tables,
         error=bool(document.get("error") or document.get("fault")),
         links=tuple((link["trace_id"], link["id"]) for link in links),
+        link_attributes=tuple(
+            {key: value for key, value in link.items() if key not in ("trace_id", "id")}
+            for link in links
+        ),
         source="xray-sdk",
     )
     children = [
@@ -182,6 +187,10 @@ def _otlp_nodes(payload: bytes) -> list[Node]:
                         error=span.status.code == span.status.STATUS_CODE_ERROR,
                         links=tuple(
                             (xray_trace_id(link.trace_id.hex()), link.span_id.hex())
+                            for link in span.links
+                        ),
+                        link_attributes=tuple(
+                            {item.key: _value(item.value) for item in link.attributes}
                             for link in span.links
                         ),
                         source="opentelemetry",

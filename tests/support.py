@@ -86,6 +86,9 @@ def recorded_spans(monkeypatch: Any) -> Iterator[list[dict[str, Any]]]:
         def annotate(self, key: str, value: Any) -> None:
             self._span[key] = value
 
+        def link(self, trace_header: str, **attributes: Any) -> None:
+            self._span.setdefault("links", []).append({"trace_header": trace_header, **attributes})
+
     @contextmanager
     def subsegment(name: str, **annotations: Any) -> Iterator[Recorder]:
         span = {"name": name, **annotations}

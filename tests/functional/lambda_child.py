@@ -7,10 +7,11 @@ LAMBDA_TASK_ROOT) is the parent's doing. INVOCATIONS_JSON lists
 ``[kind, trace header]`` pairs, run in order on moto's DynamoDB, each under
 its own header as Lambda sets ``_X_AMZN_TRACE_ID`` before an invocation:
 ``favorite`` (a GraphQL mutation), ``batch`` (the same stream batch each
-time: two favorites and a MODIFY), or ``link`` (two headers, ``A|B``: a span
+time: two favorites and a MODIFY), ``link`` (two headers, ``A|B``: a span
 of invocation A, then one of invocation B linked to it, through the tracing
-API alone). Prints the tracing modules that were
-loaded, as JSON.
+API alone) or ``counted`` (``A|B``: a favorite under A, then the stream batch
+that carries its INSERT, made from the item as written, under B). Prints
+the tracing modules that were loaded, as JSON.
 """
 
 from __future__ import annotations
@@ -42,6 +43,21 @@ def link(second: str) -> None:
         span.link(written, lag_seconds=1.5)
 
 
+def counted(client: Client, second: str) -> None:
+    from chalicelib import aws
+
+    mutation = 'mutation { favorite(restaurantId: "traced") { changed } }'
+    assert graphql(client, mutation, user="u9")["data"]["favorite"]["changed"] is True
+    key = {"restaurant_id": {"S": "traced"}, "user_id": {"S": "u9"}}
+    # Read as the stream would carry it, outside both invocations' traces (unsampled).
+    os.environ["_X_AMZN_TRACE_ID"] = f"Root=1-69300000-{0:024x};Parent={1:016x};Sampled=0"
+    item = aws.dynamodb().get_item(TableName=FAVORITES_TABLE, Key=key)["Item"]
+    record = stream_record("INSERT", "traced", "u9", new_image=dict(item))
+    os.environ["_X_AMZN_TRACE_ID"] = second
+    answer = client.lambda_.invoke("aggregate_favorites", stream_event([record]))
+    assert answer.payload == {"batchItemFailures": []}, answer.payload
+
+
 def main() -> None:
     invocations = json.loads(sys.argv[1])
     created = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -62,6 +78,8 @@ def main() -> None:
                 os.environ["_X_AMZN_TRACE_ID"] = header.split("|")[0]
                 if kind == "link":
                     link(header.split("|")[1])
+                elif kind == "counted":
+                    counted(client, header.split("|")[1])
                 elif kind == "favorite":
                     result = graphql(client, MUTATION, user="u1")
                     assert result["data"]["favorite"]["changed"] is True, result

@@ -36,12 +36,14 @@ def header(n: int, sampled: int = 1) -> tuple[str, str, str]:
 
 FAVORITE, BATCH, REPLAY, UNSAMPLED = header(1), header(2), header(3), header(4, sampled=0)
 WRITTEN, COUNTED = header(5), header(6)
+TAPPED, TALLIED = header(7), header(8)
 INVOCATIONS = [
     ["favorite", FAVORITE[0]],
     ["batch", BATCH[0]],
     ["batch", REPLAY[0]],  # the same batch again: its markers say "already applied"
     ["batch", UNSAMPLED[0]],
     ["link", f"{WRITTEN[0]}|{COUNTED[0]}"],
+    ["counted", f"{TAPPED[0]}|{TALLIED[0]}"],
 ]
 
 
@@ -76,7 +78,7 @@ def run_lambda(env: dict[str, str], invocations: list[list[str]], *, traced: boo
         assert done.returncode == 0, done.stderr
         if traced:
             # Sent before the child exited; on loopback they are here, or about to be.
-            daemon.wait_for(COUNTED[1], count=1)
+            daemon.wait_for(TALLIED[1], count=2)
         return Run(daemon.nodes(), daemon.datagrams(), json.loads(done.stdout.splitlines()[-1]))
 
 
@@ -198,3 +200,17 @@ def test_a_span_links_to_the_span_another_invocation_named(backend):
     assert written.name == "favorite_write"
     assert counted.links == ((WRITTEN[1], written.id),)
     assert counted.annotations == {"linked_traces": 1}
+
+
+def test_a_favorite_is_followed_from_its_trace_to_the_batch_that_counted_it(backend):
+    run = traced(backend)
+    operation = run.top(TAPPED)  # the favorite's request: its graphql span wrote the item
+    assert operation.name == "graphql"
+    batch = run.top(TALLIED)
+    assert batch.name == "aggregate_favorites"
+    assert batch.annotations["applied"] == 1
+    assert batch.annotations["linked_traces"] == 1
+    assert batch.links == ((TAPPED[1], operation.id),)
+    (attributes,) = batch.link_attributes
+    assert attributes["restaurant_id"] == "traced"
+    assert 0 <= attributes["lag_seconds"] < 60  # written and counted seconds apart
