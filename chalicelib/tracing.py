@@ -51,8 +51,11 @@ SAMPLED_SPANS_PREFIX = b"T1S"
 XRAY_ANNOTATIONS = "aws.xray.annotations"
 # Where the X-Ray backend keeps a span's links (X-Ray metadata namespace and key).
 LINKS_NAMESPACE, LINKS_KEY = "favorites", "links"
-# The annotation counting a span's links, in both backends.
+# The annotation naming the traces a span links to, in both backends: the trace ids,
+# space-separated, so that a filter expression (annotation.linked_traces CONTAINS
+# "1-...") finds the span from any of them. Capped: the links themselves hold all.
 LINKS_ANNOTATION = "linked_traces"
+LINKS_ANNOTATION_MAX = 1000
 
 
 def annotation_key(key: str) -> str:
@@ -83,6 +86,17 @@ class _Backend(Protocol):
     def trace_header(self) -> str | None: ...
 
 
+def _linked_traces(trace_ids: list[str]) -> str:
+    """The annotation's value: whole trace ids, as many as fit, in link order."""
+    shown = ""
+    for trace_id in dict.fromkeys(trace_ids):
+        candidate = f"{shown} {trace_id}".strip()
+        if len(candidate) > LINKS_ANNOTATION_MAX:
+            break
+        shown = candidate
+    return shown
+
+
 def _header_fields(trace_header: str) -> dict[str, str]:
     """``Root=1-...;Parent=...;Sampled=1`` as a dict."""
     fields = (part.strip().partition("=") for part in trace_header.split(";"))
@@ -104,11 +118,10 @@ class _XRaySpan:
         fields = _header_fields(trace_header)
         if "Root" not in fields:
             return
-        # The SDK has no span links: metadata names them (searchable by trace id in
-        # the console's raw data), the annotation counts them.
+        # The SDK has no span links: metadata names them, with their attributes.
         self._links.append({"trace_id": fields["Root"], "id": fields.get("Parent"), **attributes})
         self._subsegment.put_metadata(LINKS_KEY, list(self._links), LINKS_NAMESPACE)
-        self.annotate(LINKS_ANNOTATION, len(self._links))
+        self.annotate(LINKS_ANNOTATION, _linked_traces([link["trace_id"] for link in self._links]))
 
 
 class _XRaySdk:
@@ -145,7 +158,7 @@ class _OtelSpan:
         self._span = span
         self._propagator = propagator
         self._annotated: list[str] = []
-        self._links = 0
+        self._linked: list[str] = []
 
     def annotate(self, key: str, value: AnnotationValue) -> None:
         key = annotation_key(key)
@@ -164,8 +177,9 @@ class _OtelSpan:
         if not context.is_valid:
             return
         self._span.add_link(context, {annotation_key(k): v for k, v in attributes.items()})
-        self._links += 1
-        self.annotate(LINKS_ANNOTATION, self._links)
+        hex_id = f"{context.trace_id:032x}"
+        self._linked.append(f"1-{hex_id[:8]}-{hex_id[8:]}")
+        self.annotate(LINKS_ANNOTATION, _linked_traces(self._linked))
 
 
 class UdpSpanExporter:

@@ -71,3 +71,11 @@ def test_only_tracing_imports_a_tracing_library():
             if any(name.split(".")[0] in TRACING_LIBRARIES for name in names):
                 importers.add(path.relative_to(ROOT).as_posix())
     assert importers == {"chalicelib/tracing.py"}
+
+
+def test_the_linked_traces_annotation_holds_whole_trace_ids_up_to_its_cap():
+    ids = [f"1-69300000-{n:024x}" for n in range(60)]
+    shown = tracing._linked_traces([ids[0], ids[1], ids[0], *ids[2:]])
+    assert len(shown) <= tracing.LINKS_ANNOTATION_MAX
+    assert shown.split() == ids[: len(shown.split())]  # in order, once each, none cut
+    assert len(shown.split()) == (tracing.LINKS_ANNOTATION_MAX + 1) // 36
