@@ -6,6 +6,7 @@ import logging
 from functools import cache
 
 from chalicelib import aws
+from chalicelib.documents import DocumentStore
 from chalicelib.favorites import FavoritesStore
 from chalicelib.metrics import MetricSpace
 from chalicelib.rankings import RankingStore
@@ -26,6 +27,14 @@ def favorites() -> FavoritesStore:
         )
     return FavoritesStore(
         aws.dynamodb(), settings.favorites_table, cursor_key=settings.cursor_secret.encode()
+    )
+
+
+@cache
+def documents() -> DocumentStore:
+    settings = get_settings()
+    return DocumentStore(
+        aws.dynamodb(), settings.documents_table, ttl_days=settings.persisted_query_ttl_days
     )
 
 
@@ -81,5 +90,5 @@ def reset() -> None:
     """Forget settings, clients and stores (tests switch environments)."""
     get_settings.cache_clear()
     aws.reset()
-    for factory in (favorites, rankings, counts_writer, reconciler, metric_space):
+    for factory in (documents, favorites, rankings, counts_writer, reconciler, metric_space):
         factory.cache_clear()

@@ -69,6 +69,21 @@ class Settings:
     cursor_secret: str
     # CloudWatch namespace of the service's own metrics (EMF); the dimension is the stage.
     metrics_namespace: str
+    # Persisted GraphQL documents (Apollo's APQ protocol): where, and for how long.
+    documents_table: str
+    persisted_query_ttl_days: int
+    # Trusted documents: execute only the documents of the shipped manifest (and any
+    # an operator loaded into the documents table); see SECURITY.md.
+    trusted_documents_only: bool
+    # Apollo's persisted query list JSON; empty: the manifest shipped in the zip.
+    trusted_documents_manifest: str
+    # HTTP caching of public GET answers (seconds): a current period's ranking and
+    # counts; a past period's; how long a cache may serve stale while it revalidates,
+    # or while the API fails.
+    cache_max_age: int
+    cache_past_period_max_age: int
+    cache_stale_while_revalidate: int
+    cache_stale_if_error: int
 
     @property
     def uses_dev_cursor_secret(self) -> bool:
@@ -181,6 +196,16 @@ def from_env(env: Mapping[str, str]) -> Settings:
         max_body_bytes=_int(env, "MAX_REQUEST_BODY_BYTES", 16384, 1024, 1_048_576),
         cursor_secret=env.get("CURSOR_SECRET") or DEV_CURSOR_SECRET,
         metrics_namespace=_namespace(env),
+        documents_table=env.get("PERSISTED_DOCUMENTS_TABLE", f"persisted-documents-{stage}"),
+        persisted_query_ttl_days=_int(env, "PERSISTED_QUERY_TTL_DAYS", 30, 1, 365),
+        trusted_documents_only=_bool(env, "TRUSTED_DOCUMENTS_ONLY", False),
+        trusted_documents_manifest=env.get("TRUSTED_DOCUMENTS_MANIFEST", ""),
+        cache_max_age=_int(env, "CACHE_MAX_AGE_SECONDS", 5, 0, 3600),
+        cache_past_period_max_age=_int(env, "CACHE_PAST_PERIOD_MAX_AGE_SECONDS", 300, 0, 86400),
+        cache_stale_while_revalidate=_int(
+            env, "CACHE_STALE_WHILE_REVALIDATE_SECONDS", 30, 0, 86400
+        ),
+        cache_stale_if_error=_int(env, "CACHE_STALE_IF_ERROR_SECONDS", 300, 0, 86400),
     )
 
 

@@ -83,6 +83,10 @@ class Stage:
     def counts_table(self) -> str:
         return self.environment["FAVORITE_COUNTS_TABLE"]
 
+    @property
+    def documents_table(self) -> str:
+        return self.environment["PERSISTED_DOCUMENTS_TABLE"]
+
     def _chalice(self, function: str) -> Any:
         return Config(chalice_stage=self.name, function_name=function, config_from_disk=config())
 

@@ -168,7 +168,9 @@ def narrowed_policy(stage: Stage, function: str) -> dict[str, Any]:
 
 
 def table_resources(stage: Stage) -> dict[str, Any]:
-    names = tables.TableNames(stage.favorites_table, stage.counts_table).by_resource()
+    names = tables.TableNames(
+        stage.favorites_table, stage.counts_table, stage.documents_table
+    ).by_resource()
     resources = copy.deepcopy(tables.resources())
     for logical_id, resource in resources.items():
         # Named as config.json names them, so both deploy paths, the policy and
@@ -184,6 +186,7 @@ def _environment(**extra: Any) -> dict[str, Any]:
             "Variables": {
                 "FAVORITES_TABLE": _ref("FavoritesTable"),
                 "FAVORITE_COUNTS_TABLE": _ref("FavoriteCountsTable"),
+                "PERSISTED_DOCUMENTS_TABLE": _ref("PersistedDocumentsTable"),
                 "FAVORITES_STREAM_ARN": _get_att("FavoritesTable", "StreamArn"),
                 "COGNITO_USER_POOL_ARN": _get_att(USER_POOL, "Arn"),
                 **extra,

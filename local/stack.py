@@ -283,7 +283,11 @@ class Stack:
             (data / "stream-checkpoints.json").unlink(missing_ok=True)
         heartbeat_path(data).unlink(missing_ok=True)
         client = aws.dynamodb()
-        names = TableNames(os.environ["FAVORITES_TABLE"], os.environ["FAVORITE_COUNTS_TABLE"])
+        names = TableNames(
+            os.environ["FAVORITES_TABLE"],
+            os.environ["FAVORITE_COUNTS_TABLE"],
+            os.environ["PERSISTED_DOCUMENTS_TABLE"],
+        )
         self._ensure_tables = lambda: ensure_tables(client, names)
         self.running = {
             "pid": os.getpid(),

@@ -19,12 +19,13 @@ import pytest
 from chalicelib.sharding import rank_partition
 from devtools.calls import counting
 from devtools.events import stream_event, stream_record
-from devtools.items import COUNTS_TABLE, FAVORITES_TABLE, count_items
+from devtools.items import COUNTS_TABLE, DOCUMENTS_TABLE, FAVORITES_TABLE, count_items
 from local.tokens import token
 
 __all__ = [
     "BUCKETS",
     "COUNTS_TABLE",
+    "DOCUMENTS_TABLE",
     "FAVORITES_TABLE",
     "count_items",
     "dynamodb_calls",

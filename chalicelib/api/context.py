@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 
+from chalicelib.api.caching import NO_STORE, CachePolicy
 from chalicelib.api.loaders import RestaurantBatch
 from chalicelib.errors import Unauthenticated
 from chalicelib.favorites import FavoritesStore
 from chalicelib.rankings import RankingStore
+from chalicelib.settings import Settings, get_settings
 
 
 def utcnow() -> datetime:
@@ -28,6 +30,9 @@ class RequestContext:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Whether the request named its operation: a document with several needs it.
     operation_named: bool = True
+    settings: Settings = field(default_factory=get_settings)
+    # Worked out once the operation has run (api/caching.py); no-store until then.
+    cache_policy: CachePolicy = NO_STORE
 
     @cached_property
     def restaurants(self) -> RestaurantBatch:

@@ -26,6 +26,7 @@ from strawberry.types.execution import ExecutionContext
 from strawberry.types.info import Info
 
 from chalicelib import tracing
+from chalicelib.api.caching import CacheControl
 from chalicelib.api.limits import RequestErrors, batching, limit_extensions
 from chalicelib.api.types import Mutation, Query, Restaurant
 from chalicelib.errors import InvalidInput, ServiceError
@@ -169,6 +170,7 @@ def build_schema(
         MaskUnexpectedErrors,
         partial(RequestErrors, hide_suggestions=not introspection),
         OperationTracing,
+        CacheControl,
         *limit_extensions(
             settings,
             # In prod neither introspection nor the subgraph's SDL (_service).

@@ -39,6 +39,7 @@ ADAPTERS: dict[str, dict[str, set[Target]]] = {
         "batch_get_item": {("counts", None)},
         "query": {("counts", BY_COUNT_INDEX)},
     },
+    "DocumentStore": {"get_item": {("documents", None)}, "put_item": {("documents", None)}},
     "CountsWriter": {"transact_write_items": {("counts", None)}},
     "ReconcileStore": {
         "scan": {("favorites", None), ("counts", None)},
@@ -51,7 +52,7 @@ ADAPTERS: dict[str, dict[str, set[Target]]] = {
 # The adapters each Lambda function reaches (app.py -> chalicelib/services.py;
 # test_each_function_reaches_exactly_its_adapters checks it).
 FUNCTION_ADAPTERS = {
-    API_HANDLER: {"FavoritesStore", "RankingStore"},
+    API_HANDLER: {"DocumentStore", "FavoritesStore", "RankingStore"},
     "aggregate_favorites": {"CountsWriter"},
     "reconcile_counts": {"ReconcileStore"},
 }
@@ -193,7 +194,11 @@ def _transaction_actions() -> set[str]:
 
 def expected_dynamodb_grants(stage_name: str, function: str) -> set[Grant]:
     config = stage(stage_name)
-    table_names = {"favorites": config.favorites_table, "counts": config.counts_table}
+    table_names = {
+        "favorites": config.favorites_table,
+        "counts": config.counts_table,
+        "documents": config.documents_table,
+    }
     operations = _operation_names()
     grants: set[Grant] = set()
     for cls, method in client_calls():

@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from chalicelib import aws, services
 from infra.tables import TableNames, ensure_tables
-from tests.support import COUNTS_TABLE, FAVORITES_TABLE
+from tests.support import COUNTS_TABLE, DOCUMENTS_TABLE, FAVORITES_TABLE
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def dynamodb() -> Iterator[Any]:
         with mock_aws():
             services.reset()
             client = aws.dynamodb()
-            ensure_tables(client, TableNames(FAVORITES_TABLE, COUNTS_TABLE))
+            ensure_tables(client, TableNames(FAVORITES_TABLE, COUNTS_TABLE, DOCUMENTS_TABLE))
             yield client
         services.reset()
 
