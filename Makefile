@@ -106,8 +106,9 @@ package: install
 
 # Stack parameters, only when given (a parameter left out keeps its value):
 # ALARM_EMAIL=ops@example.com subscribes an address to the alarms;
-# CURSOR_KEY_GENERATION=2 makes the API read a rotated cursor secret.
-DEPLOY_OVERRIDES := $(if $(ALARM_EMAIL),AlarmEmail=$(ALARM_EMAIL)) $(if $(CURSOR_KEY_GENERATION),CursorKeyGeneration=$(CURSOR_KEY_GENERATION))
+# CURSOR_KEY_GENERATION=2 makes the API read a rotated cursor secret;
+# EDGE=false removes the CloudFront edge, EDGE=true brings it back.
+DEPLOY_OVERRIDES := $(if $(ALARM_EMAIL),AlarmEmail=$(ALARM_EMAIL)) $(if $(CURSOR_KEY_GENERATION),CursorKeyGeneration=$(CURSOR_KEY_GENERATION)) $(if $(EDGE),EdgeCache=$(EDGE))
 DEPLOY_PARAMETERS := $(if $(strip $(DEPLOY_OVERRIDES)),--parameter-overrides $(strip $(DEPLOY_OVERRIDES)))
 
 # The CloudFormation path (README "Deploy to AWS"). Needs the AWS CLI, credentials
