@@ -13,6 +13,9 @@ AUDIT_NPM_STAMP := tests/stack/audit/node_modules/.installed
 CLIENTS_STAMP := tests/clients/node_modules/.installed
 # The browser test drives Debian's chromium through its chromedriver; nothing else fetches a browser.
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
+# The local stack's HTTP cache (local/cache.conf): Debian's nginx. make test installs
+# it; make run uses it when present and says so when not.
+NGINX := /usr/sbin/nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 STAGE ?= dev
@@ -67,7 +70,11 @@ $(BROWSER) &:
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
 
-test: install $(BROWSER) $(FEDERATION_STAMP) $(AUDIT_NPM_STAMP) $(CLIENTS_STAMP)
+$(NGINX):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx
+
+test: install $(BROWSER) $(NGINX) $(FEDERATION_STAMP) $(AUDIT_NPM_STAMP) $(CLIENTS_STAMP)
 	$(BIN)/python -m pytest
 
 test-unit: install
