@@ -57,6 +57,25 @@ OPERATIONS = {
 }
 
 
+@dataclass(frozen=True)
+class Edge:
+    """The CloudFront distribution in front of the API stage (infra/edge.py;
+    README: The edge)."""
+
+    # Whether a new stack gets it; ``make deploy EDGE=false`` turns it off later.
+    enabled: bool
+    # The longest an answer stays cached, whatever max-age the API sends.
+    max_ttl_seconds: int
+    # CloudFront's price class: which edge locations serve (100: North America and Europe).
+    price_class: str
+
+
+EDGE = {
+    "dev": Edge(enabled=True, max_ttl_seconds=24 * 3600, price_class="PriceClass_100"),
+    "prod": Edge(enabled=True, max_ttl_seconds=24 * 3600, price_class="PriceClass_All"),
+}
+
+
 def camel(function: str) -> str:
     """A function's name as the stack's logical ids spell it: ``reconcile_counts``
     -> ``ReconcileCounts``."""
@@ -128,6 +147,10 @@ class Stage:
     @property
     def operations(self) -> Operations:
         return OPERATIONS[self.name]
+
+    @property
+    def edge(self) -> Edge:
+        return EDGE[self.name]
 
     @property
     def failure_queue_name(self) -> str:

@@ -20,8 +20,10 @@ cannot express and points the functions at the stack's own resources:
 - what lets operators see it run: alarms to an SNS topic (``infra/alarms.py``),
   a dashboard (``infra/dashboard.py``), log groups with a retention and JSON
   access logs (``infra/logs.py``), the stage's throttling, and one API stage only;
-- the stack's parameters: an address to subscribe to the alarms, and the
-  generation of the cursor key.
+- the edge (``infra/edge.py``): a CloudFront distribution that caches public
+  GraphQL GETs as the API's ``Cache-Control`` allows, a stage option;
+- the stack's parameters: an address to subscribe to the alarms, the
+  generation of the cursor key, and whether the edge exists.
 
 The keys below must match what Chalice generates (logical ids such as
 ``AggregateFavoritesDynamodbEventSource``); the package tests fail if one drifts.
@@ -40,7 +42,7 @@ from typing import Any
 from chalicelib import aws
 from chalicelib.stream.plan import plan_chunks
 from chalicelib.stream.records import FavoriteEvent
-from infra import alarms, dashboard, logs, tables
+from infra import alarms, dashboard, edge, logs, tables
 from infra.stages import API_HANDLER, Stage
 
 # Logical ids Chalice gives the resources of this app.
@@ -357,11 +359,13 @@ def merge_template(stage: Stage) -> dict[str, Any]:
         **alarms.resources(stage, email=_ref(ALARM_EMAIL), email_condition=HAS_ALARM_EMAIL),
         **dashboard.resources(stage),
         **logs.resources(stage),
+        **edge.resources(stage, REST_API),
         REST_API: {
             # API Gateway can write access logs once the account has its role.
             "DependsOn": [logs.API_GATEWAY_ACCOUNT],
             "Properties": {
                 "TracingEnabled": True,
+                "EndpointConfiguration": edge.endpoint_configuration(),
                 **api_stage_properties(stage),
                 "DefinitionBody": {
                     # The API's name, whichever of the two API Gateway reads.
@@ -382,8 +386,11 @@ def merge_template(stage: Stage) -> dict[str, Any]:
         resources[role] = {
             "Properties": {"Policies": [{"PolicyName": f"{role}Policy", "PolicyDocument": policy}]}
         }
+    edge_parameters = edge.parameters(stage)
+    stack_parameters = parameters()
     return {
-        **parameters(),
+        "Parameters": {**stack_parameters["Parameters"], **edge_parameters["Parameters"]},
+        "Conditions": {**stack_parameters["Conditions"], **edge_parameters["Conditions"]},
         "Resources": resources,
         "Outputs": {
             "AlarmTopicArn": {"Value": _ref(alarms.ALARM_TOPIC)},
@@ -394,6 +401,7 @@ def merge_template(stage: Stage) -> dict[str, Any]:
             "FavoriteCountsTableName": {"Value": _ref("FavoriteCountsTable")},
             "FavoritesStreamArn": {"Value": _get_att("FavoritesTable", "StreamArn")},
             "StreamFailureQueueUrl": {"Value": _ref(FAILURE_QUEUE)},
+            **edge.outputs(),
         },
     }
 
