@@ -8,7 +8,7 @@ from collections.abc import Callable
 from chalicelib.metrics import MetricSpace
 from chalicelib.reconcile.report import ReconcileReport, log
 from chalicelib.reconcile.store import Progress, ReconcileStore, no_progress
-from chalicelib.reconcile.tally import Drift, compare, in_scope
+from chalicelib.reconcile.tally import Drift, Retention, compare, in_scope
 from chalicelib.sharding import partition_mismatch
 
 
@@ -34,10 +34,13 @@ class Reconciler:
     def run(self, *, repair: bool = False, progress: Progress = no_progress) -> ReconcileReport:
         started = time.monotonic()
         report = ReconcileReport()
+        # Day buckets that expire before the comparison below are simply not
+        # compared: the tally may keep a few more than are checked, never fewer.
+        retention = Retention(self._clock(), self._retention)
         # The two scans are not one snapshot: a change the stream applies in
-        # between shows as drift here, and the repair's re-check sees it settled.
+        # between shows as a difference here, which the re-check sees move.
         snapshot = self.store.scan_counts(progress)
-        tally = self.store.scan_favorites(progress)
+        tally = self.store.scan_favorites(progress, retention)
         now = self._clock()
         report.favorites = tally.favorites
         report.unplaceable_favorites = tally.unplaceable
@@ -48,7 +51,7 @@ class Reconciler:
             for _, bucket in set(tally.counts) | set(snapshot.counts)
             if in_scope(bucket, now, self._retention)
         )
-        report.drift = compare(
+        differences = compare(
             tally.counts, snapshot.counts, now=now, retention_days=self._retention
         )
         report.misplaced = [
@@ -56,23 +59,43 @@ class Reconciler:
             for (restaurant_id, bucket), partition in snapshot.partitions.items()
             if (mismatch := partition_mismatch(restaurant_id, bucket, partition, self._shards))
         ]
-        if repair:
-            for drift in report.drift:
-                self._repair(drift, report)
+        for difference in differences:
+            seen, expected = self._recheck(difference)
+            if expected - (seen or 0) != difference.difference:
+                # It moved: a change the stream had not applied yet (or applied
+                # between the scans). Not drift; the next run looks again.
+                report.in_flight.append(difference)
+                if expected == (seen or 0):
+                    report.settled += 1
+                continue
+            report.drift.append(difference)
+            if repair:
+                self._repair(difference, seen, expected, report)
         report.seconds = time.monotonic() - started
         log(report, repair=repair, metrics=self._metrics, clock=self._clock)
         return report
 
-    def _repair(self, drift: Drift, report: ReconcileReport) -> None:
-        for _ in range(self._max_attempts):
-            # Read, then recount: a change landing between the two makes the
-            # difference disagree with the scan's, and the bucket is left alone.
-            seen = self.store.read_count(drift.restaurant_id, drift.bucket)
-            recount = self.store.recount(drift.restaurant_id)
-            expected = recount.counts.get((drift.restaurant_id, drift.bucket), 0)
+    def _recheck(self, drift: Drift) -> tuple[int | None, int]:
+        """The count as stored now and the count its favorites give now (both consistent).
+
+        Read, then recount: a change landing between the two makes the
+        difference disagree with the scan's, so it is not taken for drift.
+        """
+        seen = self.store.read_count(drift.restaurant_id, drift.bucket)
+        recount = self.store.recount(drift.restaurant_id)
+        return seen, recount.counts.get((drift.restaurant_id, drift.bucket), 0)
+
+    def _repair(
+        self, drift: Drift, seen: int | None, expected: int, report: ReconcileReport
+    ) -> None:
+        """Compare-and-add confirmed drift, looking again whenever the count moved under us."""
+        for attempt in range(self._max_attempts):
+            if attempt:
+                seen, expected = self._recheck(drift)
             difference = expected - (seen or 0)
             if difference == 0:
-                return  # settled by itself (the stream caught up)
+                report.settled += 1  # the stream caught up by itself
+                return
             if difference != drift.difference:
                 report.unsettled.append(drift)
                 return
