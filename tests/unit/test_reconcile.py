@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from chalicelib.counts import MARKER_PREFIX
-from chalicelib.reconcile.reconciler import Reconciler
+from chalicelib.reconcile.reconciler import SETTLE_SECONDS, Reconciler
 from chalicelib.reconcile.tally import (
     CountsSnapshot,
     Drift,
@@ -139,8 +140,17 @@ class MemoryStore:
         return True
 
 
-def reconciler(store: MemoryStore) -> Reconciler:
-    return Reconciler(cast(Any, store), shards=1, day_retention_days=90, clock=lambda: NOW)
+def reconciler(store: MemoryStore, *, settling: Callable[[], None] | None = None) -> Reconciler:
+    """A reconciler on ``store``; its settle time runs ``settling`` (the stream, meanwhile)."""
+
+    def sleep(seconds: float) -> None:
+        assert seconds == SETTLE_SECONDS
+        if settling is not None:
+            settling()
+
+    return Reconciler(
+        cast(Any, store), shards=1, day_retention_days=90, clock=lambda: NOW, sleep=sleep
+    )
 
 
 NOV = "2026-11-23T10:00:00.000Z"
@@ -311,3 +321,29 @@ def test_a_run_tallies_only_the_buckets_it_checks():
     assert ("r1", "DAY#2026-01-05") not in seen[0].counts
     assert seen[0].counts[("r1", "MONTH#2026-01")] == 1
     assert seen[0].counts[("r1", "ALL")] == 2
+
+
+def test_a_change_still_in_flight_at_the_recheck_is_not_taken_for_drift():
+    # Two favorites, one counted: the re-check sees the scan's +1 again...
+    store = MemoryStore([favorite("r1", NOV)] * 2, counted(1, 1))
+
+    def the_stream_applies_it() -> None:
+        # ...but the count moves while the re-check waits: it was in flight.
+        for key in store.counts:
+            store.counts[key] += 1
+
+    report = reconciler(store, settling=the_stream_applies_it).run(repair=True)
+    assert report.drift == report.repaired == report.unsettled == []
+    assert len(report.in_flight) == 3
+    assert report.settled == 3
+    assert store.writes == 0
+    assert store.counts == counted(2, 2)
+
+
+def test_drift_whose_count_stays_still_through_the_settle_time_is_confirmed_and_repaired():
+    store = MemoryStore([favorite("r1", NOV)] * 2, counted(1, 1))
+    report = reconciler(store).run(repair=True)
+    assert [d.difference for d in report.drift] == [1, 1, 1]
+    assert [d.difference for d in report.repaired] == [1, 1, 1]
+    assert report.in_flight == []
+    assert store.counts == counted(2, 2)
