@@ -4,6 +4,7 @@ The stack rewrites it five times a second: ``state`` (starting, running, or
 failed with a ``failure``), and per part (``parts``: dynamodb, worker, api,
 web) its ``state`` (starting, up, restarting, down), ``pid``, ``restarts`` and
 ``last_error``; ``worker`` adds the stream worker's counters, ``lag_seconds``
+(the age of the oldest record not yet counted, ``chalicelib.stream.lag``)
 and ``heartbeat_at``. The simulator, the leaderboard, the reconciler, the demo
 and the tests read it instead of being told every port.
 """
