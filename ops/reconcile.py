@@ -38,6 +38,7 @@ from infra import stages
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from chalicelib.reconcile.report import ReconcileReport
     from chalicelib.reconcile.store import Progress
 
 
@@ -207,7 +208,12 @@ def run(argv: list[str] | None = None, progress: Progress | None = None) -> int:
     for drift in report.drift:
         print(json.dumps(asdict(drift)))
     print(json.dumps(report.summary()), file=sys.stderr)
-    left = report.unsettled if args.repair else report.drift
+    return exit_status(report, repair=args.repair)
+
+
+def exit_status(report: ReconcileReport, *, repair: bool) -> int:
+    """1 while confirmed drift is left (a repair run: drift it could not settle), else 0."""
+    left = report.unsettled if repair else report.drift
     return 1 if left else 0
 
 

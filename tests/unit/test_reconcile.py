@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from chalicelib.counts import MARKER_PREFIX
 from chalicelib.reconcile.reconciler import SETTLE_SECONDS, Reconciler
+from chalicelib.reconcile.report import ReconcileReport
 from chalicelib.reconcile.tally import (
     CountsSnapshot,
     Drift,
@@ -18,6 +19,7 @@ from chalicelib.reconcile.tally import (
     in_scope,
 )
 from chalicelib.windows import in_retention
+from ops.reconcile import exit_status
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC).timestamp()
 
@@ -347,3 +349,16 @@ def test_drift_whose_count_stays_still_through_the_settle_time_is_confirmed_and_
     assert [d.difference for d in report.repaired] == [1, 1, 1]
     assert report.in_flight == []
     assert store.counts == counted(2, 2)
+
+
+def test_the_command_line_fails_only_on_confirmed_drift_left_behind():
+    moved = Drift("r1", "ALL", 2, 1)
+    in_flight_only = ReconcileReport(in_flight=[moved], settled=1)
+    assert exit_status(in_flight_only, repair=False) == 0
+    assert exit_status(in_flight_only, repair=True) == 0
+    confirmed = ReconcileReport(drift=[moved])
+    assert exit_status(confirmed, repair=False) == 1
+    # Repaired, or settled by itself before the write: nothing left.
+    assert exit_status(ReconcileReport(drift=[moved], repaired=[moved]), repair=True) == 0
+    assert exit_status(ReconcileReport(drift=[moved], settled=1), repair=True) == 0
+    assert exit_status(ReconcileReport(drift=[moved], unsettled=[moved]), repair=True) == 1
