@@ -16,6 +16,7 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,6 +43,7 @@ SECTIONS = (
     "ranking_pages",
     "api_overhead",
     "freshness",
+    "tally_memory",
     "cost_model",
 )
 
@@ -103,8 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(section)
         print(f"\n## {section.title}\n", *section.lines, sep="\n", flush=True)
 
-    if "hot_bucket" in only:
-        done(_quick_hot() if quick else hot_bucket([1, 16]))
+    _without_dynamodb(only, quick, done)
     with dynamodb_local() as server:
         use_environment(server.endpoint_url, shards)
         from chalicelib import aws  # noqa: PLC0415
@@ -154,6 +155,17 @@ def main(argv: list[str] | None = None) -> int:
     output.write_text("\n".join(header + body) + "\n\n<!-- changes -->" + (history or "\n"))
     print(f"\nwrote {output} in {elapsed:.0f} s")
     return 0
+
+
+def _without_dynamodb(only: set[str], quick: bool, done: Callable[[Section], None]) -> None:
+    """The sections that need no DynamoDB: run before it starts."""
+    if "hot_bucket" in only:
+        done(_quick_hot() if quick else hot_bucket([1, 16]))
+    if "tally_memory" in only:
+        from bench.memory import tally_memory  # noqa: PLC0415
+        from chalicelib.settings import from_env  # noqa: PLC0415
+
+        done(tally_memory(quick, from_env({}).day_bucket_retention_days))
 
 
 def _quick_hot() -> Section:

@@ -20,7 +20,14 @@ from infra.stages import Stage
 # run found (a repair run reports the same drift again). Read at their highest;
 # every other metric counts events, and those add up.
 _LEVELS = frozenset(
-    {"IteratorAge", "ApproximateNumberOfMessagesVisible", "lag_seconds", "drift", "misplaced"}
+    {
+        "IteratorAge",
+        "ApproximateNumberOfMessagesVisible",
+        "lag_seconds",
+        "drift",
+        "in_flight",
+        "misplaced",
+    }
 )
 
 

@@ -38,6 +38,7 @@ from infra import stages
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from chalicelib.reconcile.report import ReconcileReport
     from chalicelib.reconcile.store import Progress
 
 
@@ -190,6 +191,9 @@ def run(argv: list[str] | None = None, progress: Progress | None = None) -> int:
     """Reconcile the tables the environment names (``chalicelib.settings``).
 
     Exit status: 0 when no drift remains, 1 when drift was found and left.
+    Only confirmed drift counts (a difference the re-check saw the same): with
+    ``--repair`` every bucket repaired or settled by itself is 0; differences
+    in flight are in the summary (``in_flight``) and never fail the run.
     """
     from chalicelib import services  # noqa: PLC0415 (services builds clients on first use)
     from chalicelib.reconcile.store import no_progress  # noqa: PLC0415
@@ -204,7 +208,12 @@ def run(argv: list[str] | None = None, progress: Progress | None = None) -> int:
     for drift in report.drift:
         print(json.dumps(asdict(drift)))
     print(json.dumps(report.summary()), file=sys.stderr)
-    left = len(report.drift) - len(report.repaired) if args.repair else len(report.drift)
+    return exit_status(report, repair=args.repair)
+
+
+def exit_status(report: ReconcileReport, *, repair: bool) -> int:
+    """1 while confirmed drift is left (a repair run: drift it could not settle), else 0."""
+    left = report.unsettled if repair else report.drift
     return 1 if left else 0
 
 
