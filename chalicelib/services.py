@@ -6,6 +6,7 @@ import logging
 from functools import cache
 
 from chalicelib import aws
+from chalicelib.erasure import ErasureStore
 from chalicelib.favorites import FavoritesStore
 from chalicelib.metrics import MetricSpace
 from chalicelib.rankings import RankingStore
@@ -72,6 +73,11 @@ def reconciler() -> Reconciler:
 
 
 @cache
+def eraser() -> ErasureStore:
+    return ErasureStore(aws.dynamodb(), get_settings().favorites_table)
+
+
+@cache
 def metric_space() -> MetricSpace:
     settings = get_settings()
     return MetricSpace.for_stage(settings.metrics_namespace, settings.stage)
@@ -81,5 +87,5 @@ def reset() -> None:
     """Forget settings, clients and stores (tests switch environments)."""
     get_settings.cache_clear()
     aws.reset()
-    for factory in (favorites, rankings, counts_writer, reconciler, metric_space):
+    for factory in (favorites, rankings, counts_writer, reconciler, eraser, metric_space):
         factory.cache_clear()

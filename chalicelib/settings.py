@@ -56,6 +56,11 @@ class Settings:
     cursor_secret: str
     # CloudWatch namespace of the service's own metrics (EMF); the dimension is the stage.
     metrics_namespace: str
+    # The queue account services send erasure requests to (the packaged stack
+    # subscribes the function to its own queue), and the pause between the two
+    # empty passes over the index that end an erasure (chalicelib.erasure).
+    erasure_queue: str
+    erasure_settle_seconds: float
 
     @property
     def uses_dev_cursor_secret(self) -> bool:
@@ -158,6 +163,8 @@ def from_env(env: Mapping[str, str]) -> Settings:
         max_body_bytes=_int(env, "MAX_REQUEST_BODY_BYTES", 16384, 1024, 1_048_576),
         cursor_secret=env.get("CURSOR_SECRET") or DEV_CURSOR_SECRET,
         metrics_namespace=_namespace(env),
+        erasure_queue=env.get("ERASURE_QUEUE") or f"favorites-{stage}-erasures",
+        erasure_settle_seconds=_int(env, "ERASURE_SETTLE_MS", 1000, 0, 60_000) / 1000,
     )
 
 
