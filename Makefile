@@ -106,8 +106,9 @@ package: install
 
 # Stack parameters, only when given (a parameter left out keeps its value):
 # ALARM_EMAIL=ops@example.com subscribes an address to the alarms;
-# CURSOR_KEY_GENERATION=2 makes the API read a rotated cursor secret.
-DEPLOY_OVERRIDES := $(if $(ALARM_EMAIL),AlarmEmail=$(ALARM_EMAIL)) $(if $(CURSOR_KEY_GENERATION),CursorKeyGeneration=$(CURSOR_KEY_GENERATION))
+# CURSOR_KEY_GENERATION=2 makes the API read a rotated cursor secret;
+# ERASURE_SENDER_ARN=arn:aws:iam::<account>:role/<name> may send erasure requests.
+DEPLOY_OVERRIDES := $(if $(ALARM_EMAIL),AlarmEmail=$(ALARM_EMAIL)) $(if $(CURSOR_KEY_GENERATION),CursorKeyGeneration=$(CURSOR_KEY_GENERATION)) $(if $(ERASURE_SENDER_ARN),ErasureSenderArn=$(ERASURE_SENDER_ARN))
 DEPLOY_PARAMETERS := $(if $(strip $(DEPLOY_OVERRIDES)),--parameter-overrides $(strip $(DEPLOY_OVERRIDES)))
 
 # The CloudFormation path (README "Deploy to AWS"). Needs the AWS CLI, credentials

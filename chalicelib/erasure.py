@@ -53,7 +53,7 @@ MALFORMED_MESSAGE = "malformed erasure request"
 # Index entries read per Query: a bounded page, deleted before the next is read.
 PAGE_SIZE = 100
 # DeleteItem calls in flight at once (boto3 clients are thread-safe).
-DELETE_WORKERS = 8
+DELETE_WORKERS = 16
 # The pause between the two empty passes that end an erasure (ERASURE_SETTLE_MS).
 SETTLE_SECONDS = 1.0
 # Time kept back from the invocation's deadline to log and answer Lambda (a
