@@ -45,8 +45,12 @@ class FakeFavorites:
     ``on_delete`` runs after each delete call: the user favoriting meanwhile.
     """
 
-    def __init__(self, clock: Clock, page_size: int = 3, lag: float = 0.0) -> None:
+    def __init__(
+        self, clock: Clock, page_size: int = 3, lag: float = 0.0, cost: float = 0.01
+    ) -> None:
         self.clock = clock
+        # Seconds each page read and each delete call takes.
+        self.cost = cost
         self.page_size = page_size
         self.lag = lag
         # (user, restaurant) -> when it was written
@@ -64,7 +68,7 @@ class FakeFavorites:
         self, user_id: str, start: Mapping[str, Any] | None = None
     ) -> tuple[list[str], dict[str, Any] | None]:
         self.pages += 1
-        self.clock.now += 0.01
+        self.clock.now += self.cost
         visible = sorted(
             {
                 r
@@ -90,7 +94,7 @@ class FakeFavorites:
             if self.rows.pop((user_id, restaurant), None) is not None:
                 existed += 1
                 self.gone[(user_id, restaurant)] = self.clock()
-        self.clock.now += 0.01
+        self.clock.now += self.cost
         if self.on_delete is not None:
             self.on_delete()
         return existed
@@ -328,3 +332,20 @@ def test_an_erasure_that_runs_out_of_time_is_reported_failed_to_continue(caplog)
     (receipt,) = report_lines(caplog, RECEIPT_MESSAGE)
     assert progress["erased"] + receipt["erased"] == 40
     assert store.left("u1") == set()
+
+
+def test_a_long_invocation_keeps_ten_seconds_back_for_the_answer(caplog):
+    caplog.set_level(logging.INFO, logger="chalicelib")
+    clock = Clock()
+    store = FakeFavorites(clock, page_size=1, cost=1.0)  # 2 s a page
+    for n in range(100):
+        store.add("u1", f"r{n:03d}")
+    started = clock()
+    # 100 s left: the run stops between pages once 90 s have gone.
+    answer = handle_erasure_batch(
+        [sqs_record('{"user_id": "u1"}')], store, 100.0, settle_seconds=0.0, monotonic=clock
+    )
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert 90.0 <= clock() - started <= 92.0
+    (progress,) = report_lines(caplog, PROGRESS_MESSAGE)
+    assert progress["erased"] == 45
