@@ -30,7 +30,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -211,6 +210,9 @@ class ErasureStore:
         """Delete a page of favorites, ``workers`` at a time; how many existed."""
         if len(restaurant_ids) <= 1:
             return sum(self.delete_one(user_id, r) for r in restaurant_ids)
+        # On first use: the other functions load this module and never need threads.
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
         with ThreadPoolExecutor(max_workers=min(self._workers, len(restaurant_ids))) as pool:
             return sum(pool.map(lambda r: self.delete_one(user_id, r), restaurant_ids))
 
