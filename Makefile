@@ -115,7 +115,8 @@ package: install
 # ALARM_EMAIL=ops@example.com subscribes an address to the alarms;
 # CURSOR_KEY_GENERATION=2 makes the API read a rotated cursor secret;
 # EDGE=false removes the CloudFront edge, EDGE=true brings it back.
-DEPLOY_OVERRIDES := $(if $(ALARM_EMAIL),AlarmEmail=$(ALARM_EMAIL)) $(if $(CURSOR_KEY_GENERATION),CursorKeyGeneration=$(CURSOR_KEY_GENERATION)) $(if $(EDGE),EdgeCache=$(EDGE))
+# ERASURE_SENDER_ARN=arn:aws:iam::<account>:role/<name> may send erasure requests.
+DEPLOY_OVERRIDES := $(if $(ALARM_EMAIL),AlarmEmail=$(ALARM_EMAIL)) $(if $(CURSOR_KEY_GENERATION),CursorKeyGeneration=$(CURSOR_KEY_GENERATION)) $(if $(EDGE),EdgeCache=$(EDGE)) $(if $(ERASURE_SENDER_ARN),ErasureSenderArn=$(ERASURE_SENDER_ARN))
 DEPLOY_PARAMETERS := $(if $(strip $(DEPLOY_OVERRIDES)),--parameter-overrides $(strip $(DEPLOY_OVERRIDES)))
 
 # The CloudFormation path (README "Deploy to AWS"). Needs the AWS CLI, credentials

@@ -48,6 +48,10 @@ RECONCILE_METRICS: Mapping[str, str] = {
     "misplaced": COUNT,  # count items in the wrong ranking partition
     "unsettled": COUNT,  # confirmed drift a repair run had to leave
 }
+# An erasure, per run (chalicelib.erasure.Receipt).
+ERASURE_METRICS: Mapping[str, str] = {
+    "erased": COUNT,  # favorites the run deleted
+}
 
 
 @dataclass(frozen=True)

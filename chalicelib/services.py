@@ -7,6 +7,7 @@ from functools import cache
 
 from chalicelib import aws
 from chalicelib.documents import DocumentStore
+from chalicelib.erasure import ErasureStore
 from chalicelib.favorites import FavoritesStore
 from chalicelib.metrics import MetricSpace
 from chalicelib.rankings import RankingStore
@@ -81,6 +82,11 @@ def reconciler() -> Reconciler:
 
 
 @cache
+def eraser() -> ErasureStore:
+    return ErasureStore(aws.dynamodb(), get_settings().favorites_table)
+
+
+@cache
 def metric_space() -> MetricSpace:
     settings = get_settings()
     return MetricSpace.for_stage(settings.metrics_namespace, settings.stage)
@@ -90,5 +96,13 @@ def reset() -> None:
     """Forget settings, clients and stores (tests switch environments)."""
     get_settings.cache_clear()
     aws.reset()
-    for factory in (documents, favorites, rankings, counts_writer, reconciler, metric_space):
+    for factory in (
+        documents,
+        favorites,
+        rankings,
+        counts_writer,
+        reconciler,
+        eraser,
+        metric_space,
+    ):
         factory.cache_clear()

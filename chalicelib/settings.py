@@ -84,6 +84,11 @@ class Settings:
     cache_past_period_max_age: int
     cache_stale_while_revalidate: int
     cache_stale_if_error: int
+    # The queue account services send erasure requests to (the packaged stack
+    # subscribes the function to its own queue), and the pause between the two
+    # empty passes over the index that end an erasure (chalicelib.erasure).
+    erasure_queue: str
+    erasure_settle_seconds: float
 
     @property
     def uses_dev_cursor_secret(self) -> bool:
@@ -206,6 +211,8 @@ def from_env(env: Mapping[str, str]) -> Settings:
             env, "CACHE_STALE_WHILE_REVALIDATE_SECONDS", 30, 0, 86400
         ),
         cache_stale_if_error=_int(env, "CACHE_STALE_IF_ERROR_SECONDS", 300, 0, 86400),
+        erasure_queue=env.get("ERASURE_QUEUE") or f"favorites-{stage}-erasures",
+        erasure_settle_seconds=_int(env, "ERASURE_SETTLE_MS", 1000, 0, 60_000) / 1000,
     )
 
 

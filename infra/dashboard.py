@@ -60,6 +60,11 @@ def body(stage: Stage) -> dict[str, Any]:
             ],
             8,
         ),
+        _widget(
+            "Favorites erased on request (sum per hour)",
+            [_row(Query("erased", metrics.service("erased")), 3600, True)],
+            12,
+        ),
     ]
     for alarm in alarms.for_stage(stage):
         rows = [_row(q, alarm.period, q.id == alarm.returned) for q in alarm.queries]

@@ -156,6 +156,15 @@ class Stage:
     def failure_queue_name(self) -> str:
         return f"{self.app_name}-{self.name}-stream-failures"
 
+    @property
+    def erasure_queue_name(self) -> str:
+        # What chalicelib.settings defaults ERASURE_QUEUE to for the stage.
+        return f"{self.app_name}-{self.name}-erasures"
+
+    @property
+    def erasure_dead_letter_queue_name(self) -> str:
+        return f"{self.app_name}-{self.name}-erasures-dead-letters"
+
 
 def stage(name: str) -> Stage:
     data = config()

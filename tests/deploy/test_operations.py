@@ -155,9 +155,15 @@ def test_the_alarms_an_operator_needs(packaged: Package) -> None:
     assert age["Threshold"] == ops.iterator_age_alarm_seconds * 1000  # milliseconds
     assert age["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
 
-    (queue,) = _reading(packaged, "AWS/SQS", "ApproximateNumberOfMessagesVisible")
-    assert queue["metric"]["dimensions"] == {"QueueName": config.failure_queue_name}
-    assert queue["Threshold"] == 1  # any message
+    queues = {
+        a["metric"]["dimensions"]["QueueName"]: a
+        for a in _reading(packaged, "AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    }
+    # The stream's failure queue and the erasure dead-letter queue: any message.
+    assert set(queues) == {config.failure_queue_name, config.erasure_dead_letter_queue_name}
+    for queue in queues.values():
+        assert queue["Threshold"] == 1
+        assert queue["metric"]["stat"] == "Maximum"
 
     for metric in ("Errors", "Throttles"):
         read = {

@@ -48,6 +48,11 @@ ADAPTERS: dict[str, dict[str, set[Target]]] = {
         "get_item": {("counts", None)},
         "update_item": {("counts", None)},
     },
+    # A user's index pages, then one delete per favorite (ALL_OLD says which existed).
+    "ErasureStore": {
+        "query": {("favorites", BY_USER_INDEX)},
+        "delete_item": {("favorites", None)},
+    },
 }
 # The adapters each Lambda function reaches (app.py -> chalicelib/services.py;
 # test_each_function_reaches_exactly_its_adapters checks it).
@@ -55,6 +60,7 @@ FUNCTION_ADAPTERS = {
     API_HANDLER: {"DocumentStore", "FavoritesStore", "RankingStore"},
     "aggregate_favorites": {"CountsWriter"},
     "reconcile_counts": {"ReconcileStore"},
+    "erase_favorites": {"ErasureStore"},
 }
 # TransactWriteItems is authorised per action inside it.
 TRANSACT_ACTIONS = {
@@ -275,6 +281,13 @@ def test_everything_else_granted_is_tracing_its_log_group_and_the_failure_queue(
     if function == "aggregate_favorites":
         # Lambda sends the batches it gives up on with the function's role.
         expected.add(("sqs:SendMessage", f"arn:aws:sqs:*:*:{config.failure_queue_name}"))
+    if function == "erase_favorites":
+        # Lambda's poller reads and deletes the erasure messages with the function's role.
+        queue = f"arn:aws:sqs:*:*:{config.erasure_queue_name}"
+        expected |= {
+            (action, queue)
+            for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+        }
     assert others == expected
 
 

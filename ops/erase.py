@@ -1,0 +1,78 @@
+"""Erase one user's favorites: the operator's path to the erasure the queue's function runs.
+
+    .venv/bin/python -m ops.erase USER_ID                    # the running local stack
+    .venv/bin/python -m ops.erase --data-dir /tmp/stack USER_ID
+    .venv/bin/python -m ops.erase --stage dev USER_ID        # a deployed stage, AWS credentials
+    python -m ops.erase --environment USER_ID                # the tables the environment names
+
+The same code as the ``erase_favorites`` function (``chalicelib.erasure``):
+deletes through the ``by_user`` index in pages, one delete per favorite, so
+the stream decrements the counts; ends after two empty passes over the index
+a settle interval apart. Prints the receipt (user id hashed, favorites
+deleted, finished at) as one JSON line on stdout. Running it again for the
+same user finds nothing and deletes nothing. Exit status 0 once erased, 2 for
+a user id that breaks the id rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from infra import stages
+from ops.reconcile import local_environment
+
+BAD_ID = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--stage", help="a deployed stage in .chalice/config.json (AWS)")
+    target.add_argument(
+        "--data-dir", type=Path, default=Path(".data"), help="the local stack's folder"
+    )
+    target.add_argument(
+        "--environment",
+        action="store_true",
+        help="the tables this process's environment names (Lambda, CI): no stage lookup",
+    )
+    parser.add_argument("user_id", help="the user whose favorites to erase (the token's sub)")
+    args = parser.parse_args(argv)
+    if not args.environment:
+        env = (
+            local_environment(args.data_dir)
+            if args.stage is None
+            else stages.stage(args.stage).environment
+        )
+        # Before chalicelib is imported: settings are read once per process.
+        os.environ.update(env)
+    return run(args.user_id)
+
+
+def run(user_id: str) -> int:
+    """Erase ``user_id``'s favorites from the tables the environment names."""
+    from chalicelib import services  # noqa: PLC0415 (services builds clients on first use)
+    from chalicelib.erasure import erase, log_receipt  # noqa: PLC0415
+    from chalicelib.ids import is_valid_id  # noqa: PLC0415
+    from chalicelib.settings import get_settings  # noqa: PLC0415
+
+    if not is_valid_id(user_id):
+        print("error: the user id breaks the id rule; nothing erased", file=sys.stderr)
+        return BAD_ID
+    receipt = erase(
+        services.eraser(), user_id, settle_seconds=get_settings().erasure_settle_seconds
+    )
+    # No metrics: the erased metric counts the queue's function; the operator
+    # keeps this line with the request it answers.
+    fields = log_receipt(receipt, None, time.time(), source="ops")
+    print(json.dumps(fields))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
