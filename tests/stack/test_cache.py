@@ -447,11 +447,6 @@ def test_a_favorite_shows_up_through_the_cache_within_max_age_plus_the_streams_l
         time.sleep(0.1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the API's Cache-Control on public GETs (issue 16 point 3); "
-    "remove this mark once it sends it",
-)
 def test_a_thousand_identical_public_gets_reach_the_api_once_per_max_age(stack: Stack):
     marker = f"burst{uuid.uuid4().hex[:8]}"
     query = "{ topRestaurants(first: 5) { edges { node { id } } } }" + f" # {marker}"
