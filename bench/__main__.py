@@ -16,10 +16,12 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.dynamo import dynamodb_local, use_environment
+from bench.reads import reads
 from bench.sections import (
     PAGE_DEPTHS,
     ROOT,
@@ -42,6 +44,7 @@ SECTIONS = (
     "ranking_pages",
     "api_overhead",
     "freshness",
+    "reads",
     "cost_model",
 )
 
@@ -105,25 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if "hot_bucket" in only:
         done(_quick_hot() if quick else hot_bucket([1, 16]))
-    with dynamodb_local() as server:
-        use_environment(server.endpoint_url, shards)
-        from chalicelib import aws  # noqa: PLC0415
-
-        client = aws.dynamodb()
-        if "cold_start" in only:
-            done(cold_start(client, server.endpoint_url, runs=2 if quick else 7))
-        if "aggregation" in only:
-            done(aggregation(client, runs=2 if quick else 3, batches=2 if quick else 4))
-        if "ranking_reads" in only:
-            done(ranking_reads(client, sizes, runs=5 if quick else 30, scan_runs=2 if quick else 3))
-        if "ranking_pages" in only:
-            depths = [0, 100, 500] if quick else PAGE_DEPTHS
-            done(ranking_pages(client, depths, runs=5 if quick else 30))
-        if "api_overhead" in only:
-            rounds = 2 if quick else 3
-            done(api_overhead(client, shards, requests=20 if quick else 150, rounds=rounds))
-        if "freshness" in only:
-            done(freshness(client, mutations=20 if quick else 200))
+    _on_dynamodb_local(only, quick, shards, sizes, done)
     if only == set(SECTIONS):
         numbers = {key: value for section in sections for key, value in section.numbers.items()}
         done(cost_model(numbers, shards, sizes[-1]))
@@ -154,6 +139,33 @@ def main(argv: list[str] | None = None) -> int:
     output.write_text("\n".join(header + body) + "\n\n<!-- changes -->" + (history or "\n"))
     print(f"\nwrote {output} in {elapsed:.0f} s")
     return 0
+
+
+def _on_dynamodb_local(
+    only: set[str], quick: bool, shards: int, sizes: list[int], done: Callable[[Section], None]
+) -> None:
+    """The sections that measure against DynamoDB Local, on one server."""
+    with dynamodb_local() as server:
+        use_environment(server.endpoint_url, shards)
+        from chalicelib import aws  # noqa: PLC0415
+
+        client = aws.dynamodb()
+        if "cold_start" in only:
+            done(cold_start(client, server.endpoint_url, runs=2 if quick else 7))
+        if "aggregation" in only:
+            done(aggregation(client, runs=2 if quick else 3, batches=2 if quick else 4))
+        if "ranking_reads" in only:
+            done(ranking_reads(client, sizes, runs=5 if quick else 30, scan_runs=2 if quick else 3))
+        if "ranking_pages" in only:
+            depths = [0, 100, 500] if quick else PAGE_DEPTHS
+            done(ranking_pages(client, depths, runs=5 if quick else 30))
+        if "api_overhead" in only:
+            rounds = 2 if quick else 3
+            done(api_overhead(client, shards, requests=20 if quick else 150, rounds=rounds))
+        if "freshness" in only:
+            done(freshness(client, mutations=20 if quick else 200))
+        if "reads" in only:
+            done(reads(client, runs=5 if quick else 30))
 
 
 def _quick_hot() -> Section:
