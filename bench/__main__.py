@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.dynamo import dynamodb_local, use_environment
+from bench.reads import reads
 from bench.sections import (
     PAGE_DEPTHS,
     ROOT,
@@ -44,6 +45,7 @@ SECTIONS = (
     "api_overhead",
     "freshness",
     "tally_memory",
+    "reads",
     "cost_model",
 )
 
@@ -106,25 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n## {section.title}\n", *section.lines, sep="\n", flush=True)
 
     _without_dynamodb(only, quick, done)
-    with dynamodb_local() as server:
-        use_environment(server.endpoint_url, shards)
-        from chalicelib import aws  # noqa: PLC0415
-
-        client = aws.dynamodb()
-        if "cold_start" in only:
-            done(cold_start(client, server.endpoint_url, runs=2 if quick else 7))
-        if "aggregation" in only:
-            done(aggregation(client, runs=2 if quick else 3, batches=2 if quick else 4))
-        if "ranking_reads" in only:
-            done(ranking_reads(client, sizes, runs=5 if quick else 30, scan_runs=2 if quick else 3))
-        if "ranking_pages" in only:
-            depths = [0, 100, 500] if quick else PAGE_DEPTHS
-            done(ranking_pages(client, depths, runs=5 if quick else 30))
-        if "api_overhead" in only:
-            rounds = 2 if quick else 3
-            done(api_overhead(client, shards, requests=20 if quick else 150, rounds=rounds))
-        if "freshness" in only:
-            done(freshness(client, mutations=20 if quick else 200))
+    _on_dynamodb_local(only, quick, shards, sizes, done)
     if only == set(SECTIONS):
         numbers = {key: value for section in sections for key, value in section.numbers.items()}
         done(cost_model(numbers, shards, sizes[-1]))
@@ -166,6 +150,33 @@ def _without_dynamodb(only: set[str], quick: bool, done: Callable[[Section], Non
         from chalicelib.settings import from_env  # noqa: PLC0415
 
         done(tally_memory(quick, from_env({}).day_bucket_retention_days))
+
+
+def _on_dynamodb_local(
+    only: set[str], quick: bool, shards: int, sizes: list[int], done: Callable[[Section], None]
+) -> None:
+    """The sections that measure against DynamoDB Local, on one server."""
+    with dynamodb_local() as server:
+        use_environment(server.endpoint_url, shards)
+        from chalicelib import aws  # noqa: PLC0415
+
+        client = aws.dynamodb()
+        if "cold_start" in only:
+            done(cold_start(client, server.endpoint_url, runs=2 if quick else 7))
+        if "aggregation" in only:
+            done(aggregation(client, runs=2 if quick else 3, batches=2 if quick else 4))
+        if "ranking_reads" in only:
+            done(ranking_reads(client, sizes, runs=5 if quick else 30, scan_runs=2 if quick else 3))
+        if "ranking_pages" in only:
+            depths = [0, 100, 500] if quick else PAGE_DEPTHS
+            done(ranking_pages(client, depths, runs=5 if quick else 30))
+        if "api_overhead" in only:
+            rounds = 2 if quick else 3
+            done(api_overhead(client, shards, requests=20 if quick else 150, rounds=rounds))
+        if "freshness" in only:
+            done(freshness(client, mutations=20 if quick else 200))
+        if "reads" in only:
+            done(reads(client, runs=5 if quick else 30))
 
 
 def _quick_hot() -> Section:
