@@ -274,7 +274,7 @@ class _OpenTelemetry:
     def instrument_aws(self) -> None:
         import boto3  # noqa: PLC0415
 
-        # boto3.client() builds its clients from the default session, and a
+        # boto3 builds its module-level clients from the default session, and a
         # client copies its session's event handlers when it is created. The
         # default session may be replaced (moto does), hence every time; a
         # unique id makes registering again a no-op.
