@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.dynamo import dynamodb_local, use_environment
+from bench.dynamo import dynamodb_local, serve_bench
 from bench.sections import (
     PAGE_DEPTHS,
     ROOT,
@@ -106,10 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if "hot_bucket" in only:
         done(_quick_hot() if quick else hot_bucket([1, 16]))
     with dynamodb_local() as server:
-        use_environment(server.endpoint_url, shards)
-        from chalicelib import aws  # noqa: PLC0415
-
-        client = aws.dynamodb()
+        client = serve_bench(server.endpoint_url, shards).dynamodb()
         if "cold_start" in only:
             done(cold_start(client, server.endpoint_url, runs=2 if quick else 7))
         if "aggregation" in only:

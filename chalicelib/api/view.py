@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache, lru_cache
-from typing import Protocol
+from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Protocol
 
 from chalice.app import Request, Response
 from cross_web import HTTPException, SyncHTTPRequestAdapter
@@ -31,14 +32,17 @@ from strawberry.http.temporal_response import TemporalResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
-from chalicelib import tracing
 from chalicelib.api.context import RequestContext
 from chalicelib.api.limits import MAX_NUMBER_DIGITS
-from chalicelib.api.schema import is_unexpected, schema
+from chalicelib.api.schema import is_unexpected
 from chalicelib.auth import caller_id
 from chalicelib.favorites import FavoritesStore
 from chalicelib.rankings import RankingStore
-from chalicelib.settings import get_settings
+from chalicelib.settings import Settings
+from chalicelib.tracing import Tracer
+
+if TYPE_CHECKING:
+    import strawberry
 
 logger = logging.getLogger(__name__)
 
@@ -176,10 +180,9 @@ def error_response(
     )
 
 
-class Stores(Hashable, Protocol):
-    """Where each request's stores come from: app.py hands in the composition
-    root (``chalicelib.services``), so the GraphQL layer never imports it.
-    Hashable: one view is kept per route and stores."""
+class Stores(Protocol):
+    """Where each request's stores come from: the composition object
+    (``chalicelib.services``) hands itself in, so the GraphQL layer never imports it."""
 
     def favorites(self) -> FavoritesStore: ...
 
@@ -187,14 +190,23 @@ class Stores(Hashable, Protocol):
 
 
 class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
-    def __init__(self, *, public: bool, stores: Stores) -> None:
-        settings = get_settings()
-        super().__init__(
-            schema=schema(introspection=settings.graphiql),
-            graphql_ide="graphiql" if settings.graphiql else None,
-        )
+    """One route's view, built once per composition object (``Services.view``)."""
+
+    def __init__(
+        self,
+        *,
+        public: bool,
+        stores: Stores,
+        schema: strawberry.Schema,
+        settings: Settings,
+        tracer: Tracer,
+        clock: Callable[[], datetime],
+    ) -> None:
+        super().__init__(schema=schema, graphql_ide="graphiql" if settings.graphiql else None)
         self._public = public
         self._stores = stores
+        self._tracer = tracer
+        self._clock = clock
         self._max_body_bytes = settings.max_body_bytes
 
     def get_sub_response(self, request: Request) -> NegotiatedResponse:
@@ -207,6 +219,7 @@ class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
             user_id=user_id,
             favorites=self._stores.favorites(),
             rankings=self._stores.rankings(),
+            clock=self._clock,
             request_id=request_id(request),
         )
 
@@ -320,7 +333,7 @@ class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
             # Resolver errors are masked inside GraphQL; this is anything else.
             rid = request_id(request)
             logger.exception("unexpected error outside GraphQL, request %s", rid)
-            with tracing.subsegment("graphql_http", request_id=rid, failed=True):
+            with self._tracer.subsegment("graphql_http", request_id=rid, failed=True):
                 pass
             return error_response(
                 500,
@@ -329,12 +342,3 @@ class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
                 media_type=media_type,
                 requestId=rid,
             )
-
-
-@cache
-def view(public: bool, stores: Stores) -> FavoritesGraphQLView:
-    return FavoritesGraphQLView(public=public, stores=stores)
-
-
-def handle(request: Request, *, public: bool, stores: Stores) -> Response:
-    return view(public, stores).execute_request(request)

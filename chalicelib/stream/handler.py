@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from chalicelib import logs, tracing
+from chalicelib import logs
 from chalicelib.metrics import MetricSpace
 from chalicelib.stream.batch import process_batch
 from chalicelib.stream.writer import CountsWriter
+from chalicelib.tracing import OFF, Tracer
 
 BATCH_MESSAGE = "favorites stream batch"
 
@@ -26,15 +27,19 @@ def handle_stream_batch(
     favorites_table: str,
     remaining_seconds: float | None = None,
     metrics: MetricSpace | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    tracer: Tracer = OFF,
 ) -> dict[str, list[dict[str, str]]]:
     """The stream handler's body: apply, trace, log one line, answer Lambda.
 
     ``remaining_seconds`` is the invocation's time left; the retry budget
     stays inside it. The log line carries the batch's metrics (EMF) when
-    ``metrics`` names where they go.
+    ``metrics`` names where they go. ``clock`` gives the time the batch's lag
+    is measured from; ``tracer`` records the batch's span.
     """
-    now = time.time()
-    with tracing.subsegment("aggregate_favorites") as span:
+    now = clock()
+    with tracer.subsegment("aggregate_favorites") as span:
         report = process_batch(
             records,
             writer,

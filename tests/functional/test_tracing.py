@@ -1,8 +1,8 @@
 """X-Ray, verified: the segments a GraphQL mutation and a stream batch really emit.
 
-The recorder is the SDK's own (through chalicelib.tracing, the only module that
-imports aws_xray_sdk) with its emitter swapped for an in-memory one, so every
-entity that would go to the X-Ray daemon is caught and read back as JSON.
+The recorder is the SDK's own (the app's tracer's, through chalicelib.tracing,
+the only module that imports aws_xray_sdk) with its emitter swapped for an
+in-memory one, so every entity that would go to the X-Ray daemon is caught and read back as JSON.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib import services, tracing
 from tests.support import FAVORITES_TABLE, graphql, stream_event, stream_record
 
 
@@ -32,11 +31,10 @@ class MemoryEmitter:
 
 
 @pytest.fixture
-def xray(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, MemoryEmitter]]:
+def xray(serve: Any) -> Iterator[tuple[Any, MemoryEmitter]]:
     # Lambda turns tracing on (AWS_LAMBDA_FUNCTION_NAME); here we say so.
-    monkeypatch.setenv("TRACING_ENABLED", "true")
-    services.reset()
-    recorder = tracing._xray_recorder()  # the one recorder, patched into botocore
+    services = serve(TRACING_ENABLED="true")
+    recorder = services.tracer.recorder  # the SDK's one recorder, patched into botocore
     emitter = MemoryEmitter()
     original = recorder.emitter
     recorder.emitter = emitter
@@ -45,8 +43,6 @@ def xray(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, MemoryEmitter]]
     # botocore stays patched for the rest of the session; with no segment open
     # the SDK would log an error for every later call, so silence that here.
     recorder.configure(context_missing="IGNORE_ERROR")
-    monkeypatch.delenv("TRACING_ENABLED")
-    services.reset()
 
 
 def _traced(recorder: Any, emitter: MemoryEmitter, action: Any) -> dict[str, Any]:
@@ -155,10 +151,10 @@ def test_outside_lambda_tracing_is_off_and_the_sdk_stays_unloaded():
 
     code = (
         "import sys, app\n"
-        "from chalicelib import tracing\n"
-        "with tracing.subsegment('x', a=1) as span: span.annotate('b', 2)\n"
-        "tracing.instrument_aws()\n"
-        "assert not tracing.enabled()\n"
+        "tracer = app.services().tracer\n"
+        "with tracer.subsegment('x', a=1) as span: span.annotate('b', 2)\n"
+        "tracer.instrument_aws()\n"
+        "assert not tracer.enabled\n"
         "assert not any(m.startswith('aws_xray_sdk') for m in sys.modules), 'loaded'\n"
     )
     env = {"PATH": "/usr/bin:/bin", "STAGE": "test", "AWS_DEFAULT_REGION": "us-east-1"}
