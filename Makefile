@@ -13,6 +13,9 @@ AUDIT_NPM_STAMP := tests/stack/audit/node_modules/.installed
 CLIENTS_STAMP := tests/clients/node_modules/.installed
 # The browser test drives Debian's chromium through its chromedriver; nothing else fetches a browser.
 BROWSER := /usr/bin/chromium /usr/bin/chromedriver
+# The local stack's HTTP cache (local/cache.conf): Debian's nginx. make test installs
+# it; make run uses it when present and says so when not.
+NGINX := /usr/sbin/nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 STAGE ?= dev
@@ -67,7 +70,11 @@ $(BROWSER) &:
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
 
-test: install $(BROWSER) $(FEDERATION_STAMP) $(AUDIT_NPM_STAMP) $(CLIENTS_STAMP)
+$(NGINX):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nginx
+
+test: install $(BROWSER) $(NGINX) $(FEDERATION_STAMP) $(AUDIT_NPM_STAMP) $(CLIENTS_STAMP)
 	$(BIN)/python -m pytest
 
 test-unit: install
@@ -106,8 +113,10 @@ package: install
 
 # Stack parameters, only when given (a parameter left out keeps its value):
 # ALARM_EMAIL=ops@example.com subscribes an address to the alarms;
-# CURSOR_KEY_GENERATION=2 makes the API read a rotated cursor secret.
-DEPLOY_OVERRIDES := $(if $(ALARM_EMAIL),AlarmEmail=$(ALARM_EMAIL)) $(if $(CURSOR_KEY_GENERATION),CursorKeyGeneration=$(CURSOR_KEY_GENERATION))
+# CURSOR_KEY_GENERATION=2 makes the API read a rotated cursor secret;
+# EDGE=false removes the CloudFront edge, EDGE=true brings it back.
+# ERASURE_SENDER_ARN=arn:aws:iam::<account>:role/<name> may send erasure requests.
+DEPLOY_OVERRIDES := $(if $(ALARM_EMAIL),AlarmEmail=$(ALARM_EMAIL)) $(if $(CURSOR_KEY_GENERATION),CursorKeyGeneration=$(CURSOR_KEY_GENERATION)) $(if $(EDGE),EdgeCache=$(EDGE)) $(if $(ERASURE_SENDER_ARN),ErasureSenderArn=$(ERASURE_SENDER_ARN))
 DEPLOY_PARAMETERS := $(if $(strip $(DEPLOY_OVERRIDES)),--parameter-overrides $(strip $(DEPLOY_OVERRIDES)))
 
 # The CloudFormation path (README "Deploy to AWS"). Needs the AWS CLI, credentials

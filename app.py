@@ -13,9 +13,11 @@ from chalice.app import (
     Rate,
     Request,
     Response,
+    SQSEvent,
 )
 
 from chalicelib import cors, logs
+from chalicelib.erasure import handle_erasure_batch
 from chalicelib.services import Services
 from chalicelib.settings import from_environment
 from chalicelib.stream.handler import handle_stream_batch, remaining_seconds
@@ -121,3 +123,23 @@ def reconcile_counts(event: CloudWatchEvent) -> dict[str, Any]:
     logs.bind(request_id=getattr(event.context, "aws_request_id", None), operation="reconcile")
     # Report only: the run logs drift per bucket; repairing is a person's call (README).
     return services().reconciler().run(repair=False).summary()
+
+
+# One message per invocation: an erasure of 10,000 favorites takes seconds, and
+# one that runs out of time is reported failed, so SQS hands it over again and
+# the next invocation continues (README: Erasure on request). The packaged stack
+# subscribes the function to its own queue (infra/template.py).
+# Two erasures at a time at most: account deletions come in bursts, and the
+# table's other users should not feel them.
+@app.on_sqs_message(queue=settings.erasure_queue, batch_size=1, maximum_concurrency=2)
+def erase_favorites(event: SQSEvent) -> dict[str, Any]:
+    logs.bind(request_id=getattr(event.context, "aws_request_id", None), operation="erase")
+    root = services()
+    return handle_erasure_batch(
+        event.to_dict().get("Records", []),
+        root.eraser(),
+        remaining_seconds(event.context),
+        settle_seconds=root.settings.erasure_settle_seconds,
+        metrics=root.metric_space(),
+        clock=root.clock,
+    )

@@ -16,10 +16,12 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.dynamo import dynamodb_local, serve_bench
+from bench.reads import reads
 from bench.sections import (
     PAGE_DEPTHS,
     ROOT,
@@ -42,6 +44,8 @@ SECTIONS = (
     "ranking_pages",
     "api_overhead",
     "freshness",
+    "tally_memory",
+    "reads",
     "cost_model",
 )
 
@@ -103,24 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(section)
         print(f"\n## {section.title}\n", *section.lines, sep="\n", flush=True)
 
-    if "hot_bucket" in only:
-        done(_quick_hot() if quick else hot_bucket([1, 16]))
-    with dynamodb_local() as server:
-        client = serve_bench(server.endpoint_url, shards).dynamodb()
-        if "cold_start" in only:
-            done(cold_start(client, server.endpoint_url, runs=2 if quick else 7))
-        if "aggregation" in only:
-            done(aggregation(client, runs=2 if quick else 3, batches=2 if quick else 4))
-        if "ranking_reads" in only:
-            done(ranking_reads(client, sizes, runs=5 if quick else 30, scan_runs=2 if quick else 3))
-        if "ranking_pages" in only:
-            depths = [0, 100, 500] if quick else PAGE_DEPTHS
-            done(ranking_pages(client, depths, runs=5 if quick else 30))
-        if "api_overhead" in only:
-            rounds = 2 if quick else 3
-            done(api_overhead(client, shards, requests=20 if quick else 150, rounds=rounds))
-        if "freshness" in only:
-            done(freshness(client, mutations=20 if quick else 200))
+    _without_dynamodb(only, quick, done)
+    _on_dynamodb_local(only, quick, shards, sizes, done)
     if only == set(SECTIONS):
         numbers = {key: value for section in sections for key, value in section.numbers.items()}
         done(cost_model(numbers, shards, sizes[-1]))
@@ -151,6 +139,41 @@ def main(argv: list[str] | None = None) -> int:
     output.write_text("\n".join(header + body) + "\n\n<!-- changes -->" + (history or "\n"))
     print(f"\nwrote {output} in {elapsed:.0f} s")
     return 0
+
+
+def _without_dynamodb(only: set[str], quick: bool, done: Callable[[Section], None]) -> None:
+    """The sections that need no DynamoDB: run before it starts."""
+    if "hot_bucket" in only:
+        done(_quick_hot() if quick else hot_bucket([1, 16]))
+    if "tally_memory" in only:
+        from bench.memory import tally_memory  # noqa: PLC0415
+        from chalicelib.settings import from_env  # noqa: PLC0415
+
+        done(tally_memory(quick, from_env({}).day_bucket_retention_days))
+
+
+def _on_dynamodb_local(
+    only: set[str], quick: bool, shards: int, sizes: list[int], done: Callable[[Section], None]
+) -> None:
+    """The sections that measure against DynamoDB Local, on one server."""
+    with dynamodb_local() as server:
+        client = serve_bench(server.endpoint_url, shards).dynamodb()
+        if "cold_start" in only:
+            done(cold_start(client, server.endpoint_url, runs=2 if quick else 7))
+        if "aggregation" in only:
+            done(aggregation(client, runs=2 if quick else 3, batches=2 if quick else 4))
+        if "ranking_reads" in only:
+            done(ranking_reads(client, sizes, runs=5 if quick else 30, scan_runs=2 if quick else 3))
+        if "ranking_pages" in only:
+            depths = [0, 100, 500] if quick else PAGE_DEPTHS
+            done(ranking_pages(client, depths, runs=5 if quick else 30))
+        if "api_overhead" in only:
+            rounds = 2 if quick else 3
+            done(api_overhead(client, shards, requests=20 if quick else 150, rounds=rounds))
+        if "freshness" in only:
+            done(freshness(client, mutations=20 if quick else 200))
+        if "reads" in only:
+            done(reads(client, runs=5 if quick else 30))
 
 
 def _quick_hot() -> Section:

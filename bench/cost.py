@@ -15,6 +15,19 @@ API_GATEWAY_REST_REQUEST = 3.50 / 1e6
 LAMBDA_MEMORY_GB = 128 / 1024  # Chalice's default memory size
 TOP_READS_PER_FAVORITE = 10  # assumption: ten ranking views per favorite event
 DAYS_PER_MONTH = 30
+# CloudFront, price class of the US, Canada and Europe: HTTPS requests, list price
+# as of 2025 (data transfer out and the always-free tier left out, as for the others).
+CLOUDFRONT_HTTPS_REQUEST = 0.0100 / 10_000
+CLOUDFRONT_PRICE_AS_OF = "2025 list price, US/Europe, not re-checked from this machine"
+# Home screen reads per favorite event the read model is priced at (read:write ratios).
+READS_PER_FAVORITE = (10, 100, 1000)
+READ_MODEL_EVENTS_PER_DAY = 7000
+# Assumptions of the edge's hit rate: the share of home screens seen signed out (the
+# only ones the edge may keep: a signed-in one carries hearts and is private), and
+# how many edge caches that traffic spreads over, each filling on its own.
+SIGNED_OUT_SHARE = 0.5
+EDGE_CACHES = 10
+HOME_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -86,4 +99,94 @@ def cost_model(numbers: dict[str, float], shards: int, size: int) -> Section:
     section.row("**total per month**", "", f"**${totals[0]:,.2f}**", f"**${totals[1]:,.2f}**")
     section.numbers["monthly_low"] = totals[0]
     section.numbers["monthly_high"] = totals[1]
+    writes = (
+        Line("", 2 + stream_wcu + gsi_wcu, WRITE_REQUEST_UNIT).monthly(READ_MODEL_EVENTS_PER_DAY)
+        + Line("", 1, LAMBDA_REQUEST + API_GATEWAY_REST_REQUEST).monthly(READ_MODEL_EVENTS_PER_DAY)
+        + Line("", api_seconds * LAMBDA_MEMORY_GB, LAMBDA_GB_SECOND).monthly(
+            READ_MODEL_EVENTS_PER_DAY
+        )
+        # One stream invocation per event at this rate (see above).
+        + READ_MODEL_EVENTS_PER_DAY
+        * DAYS_PER_MONTH
+        * (LAMBDA_REQUEST + trip * LAMBDA_MEMORY_GB * LAMBDA_GB_SECOND)
+    )
+    section.lines.append("")
+    section.lines.extend(read_model(numbers, writes, cache_max_age()))
     return section
+
+
+def cache_max_age() -> int:
+    """The max-age a public answer about the current period gets (the default setting)."""
+    from chalicelib.settings import from_env  # noqa: PLC0415
+
+    return from_env({}).cache_max_age
+
+
+def hit_rate(requests_per_second: float, max_age: int) -> float:
+    """An edge cache's hit rate for one URL: each miss starts max_age seconds in which
+    every request is a hit, so with Poisson arrivals at rate r a fill serves r*max_age
+    requests besides its own: hits / requests = r*T / (1 + r*T)."""
+    served = requests_per_second * max_age
+    return served / (1 + served)
+
+
+def per_read(rru: float, milliseconds: float) -> float:
+    """What one request the API answers costs: API Gateway, Lambda, DynamoDB reads."""
+    return (
+        API_GATEWAY_REST_REQUEST
+        + LAMBDA_REQUEST
+        + milliseconds / 1000 * LAMBDA_MEMORY_GB * LAMBDA_GB_SECOND
+        + rru * READ_REQUEST_UNIT
+    )
+
+
+def read_model(numbers: dict[str, float], writes: float, max_age: int) -> list[str]:
+    """The month of a home-screen-heavy load: reads per favorite, with and without the edge."""
+    rows = HOME_ROWS
+    signed_in = per_read(numbers[f"home_after_rru_{rows}"], numbers[f"home_after_ms_{rows}"])
+    before = per_read(numbers[f"home_ids_rru_{rows}"], numbers[f"home_before_ms_{rows}"])
+    signed_out = per_read(
+        numbers[f"home_signed_out_rru_{rows}"], numbers[f"home_signed_out_ms_{rows}"]
+    )
+    lines = [
+        f"Reads: a read is a home screen of {rows} rows (section 7's figures: signed in "
+        f"{numbers[f'home_after_rru_{rows}']:.1f} RRU with hearts from the viewer's set, "
+        f"{numbers[f'home_ids_rru_{rows}']:.1f} RRU by the BatchGetItem of each id as "
+        f"before; signed out {numbers[f'home_signed_out_rru_{rows}']:.1f} RRU). The table "
+        f"above prices a read:write ratio of {TOP_READS_PER_FAVORITE}:1 (ten ranking reads "
+        f"per favorite); below, the month at {READ_MODEL_EVENTS_PER_DAY:,} favorites a day "
+        f"and {', '.join(f'{n:,}' for n in READS_PER_FAVORITE)} reads per favorite, writes "
+        f"included (${writes:,.2f} of it). Assumed: {SIGNED_OUT_SHARE:.0%} of reads signed "
+        "out; only those may come from the edge (a signed-in screen is `private, no-store`)."
+        f" With the edge (CloudFront, ${CLOUDFRONT_HTTPS_REQUEST * 1e6:.2f} per million "
+        f"HTTPS requests, {CLOUDFRONT_PRICE_AS_OF}) every read pays that price and only "
+        "the misses reach API Gateway, Lambda and DynamoDB.",
+        "",
+        f"Hit rate, derived: the signed-out home is one URL (a hash-only GET, the same "
+        f"variables for all). Its reads spread over {EDGE_CACHES} edge caches (assumed), so "
+        f"each sees r = reads/day x {SIGNED_OUT_SHARE} / 86,400 / {EDGE_CACHES} per second; "
+        f"with max-age T = {max_age} s (CACHE_MAX_AGE_SECONDS) each fill serves r*T later "
+        "requests, a hit rate of r*T / (1 + r*T). stale-while-revalidate does not lower "
+        "the origin's load: each revalidation is a request there, and a 304 runs the query "
+        "to compute its ETag.",
+        "",
+    ]
+    header = ("reads / favorite", "read:write", "edge hit rate", "before (ids)", "no edge", "edge")
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("| " + " | ".join("---" for _ in header) + " |")
+    seconds_per_month = 86_400 * DAYS_PER_MONTH
+    for ratio in READS_PER_FAVORITE:
+        monthly_reads = READ_MODEL_EVENTS_PER_DAY * ratio * DAYS_PER_MONTH
+        out, inside = monthly_reads * SIGNED_OUT_SHARE, monthly_reads * (1 - SIGNED_OUT_SHARE)
+        hits = hit_rate(out / seconds_per_month / EDGE_CACHES, max_age)
+        without = writes + inside * signed_in + out * signed_out
+        old = writes + inside * before + out * signed_out
+        edge = (
+            writes
+            + monthly_reads * CLOUDFRONT_HTTPS_REQUEST
+            + inside * signed_in
+            + out * (1 - hits) * signed_out
+        )
+        cells = (f"{ratio:,}", f"{ratio:,}:1", f"{hits:.0%}", f"${old:,.2f}", f"${without:,.2f}")
+        lines.append("| " + " | ".join((*cells, f"${edge:,.2f}")) + " |")
+    return lines

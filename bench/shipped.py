@@ -38,6 +38,8 @@ class Zips:
     before: Path
     # Where the shipped zip came from, for the report.
     origin: str
+    # The stage packaged with the other tracing backend (TRACING_BACKEND), when asked.
+    other_tracing: Path | None = None
 
 
 def _newest_input() -> float:
@@ -56,7 +58,9 @@ def _has_bytecode(path: Path) -> bool:
         return any(name.endswith(".pyc") for name in archive.namelist())
 
 
-def service_zips(scratch: Path) -> Zips:
+def service_zips(scratch: Path, other_tracing: str | None = None) -> Zips:
+    """The shipped zip, the old way's, and the stage packaged with ``other_tracing``
+    as its tracing backend (the zip carries one backend: infra/package.py)."""
     current = DIST / STAGE / "deployment.zip"
     if current.exists() and current.stat().st_mtime > _newest_input() and _has_bytecode(current):
         shipped, origin = current, f"dist/{STAGE}/deployment.zip (make package)"
@@ -64,7 +68,10 @@ def service_zips(scratch: Path) -> Zips:
         shipped = package(STAGE, scratch / "after").zip_path
         origin = f"dist/{STAGE}/deployment.zip was missing or stale: built by infra.package"
     before = package(STAGE, scratch / "before", ship=False).zip_path
-    return Zips(shipped, before, origin)
+    other = None
+    if other_tracing is not None:
+        other = package(STAGE, scratch / other_tracing, tracing_backend=other_tracing).zip_path
+    return Zips(shipped, before, origin, other)
 
 
 def _pinned(distribution: str) -> str:

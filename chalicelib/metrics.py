@@ -43,9 +43,14 @@ STREAM_METRICS: Mapping[str, str] = {
 }
 # The reconciliation, per run (chalicelib.reconcile.report.ReconcileReport).
 RECONCILE_METRICS: Mapping[str, str] = {
-    "drift": COUNT,  # buckets whose count differs from the recount
+    "drift": COUNT,  # buckets whose count differs from the recount, confirmed by a re-check
+    "in_flight": COUNT,  # differences that moved by the re-check: stream changes, not drift
     "misplaced": COUNT,  # count items in the wrong ranking partition
-    "unsettled": COUNT,  # drift a repair run had to leave
+    "unsettled": COUNT,  # confirmed drift a repair run had to leave
+}
+# An erasure, per run (chalicelib.erasure.Receipt).
+ERASURE_METRICS: Mapping[str, str] = {
+    "erased": COUNT,  # favorites the run deleted
 }
 
 

@@ -17,6 +17,8 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib import aws
+from chalicelib.documents import DocumentStore
+from chalicelib.erasure import ErasureStore
 from chalicelib.favorites import FavoritesStore
 from chalicelib.metrics import MetricSpace
 from chalicelib.rankings import RankingStore
@@ -94,6 +96,18 @@ class Services:
             settings.favorites_table,
             clock=self.now,
             cursor_key=settings.cursor_secret.encode(),
+            # A favorite names the span that wrote it, for its batch to link back.
+            trace_header=self.tracer.trace_header,
+        )
+
+    @_once
+    def documents(self) -> DocumentStore:
+        settings = self.settings
+        return DocumentStore(
+            self.dynamodb(),
+            settings.documents_table,
+            ttl_days=settings.persisted_query_ttl_days,
+            clock=self.now,
         )
 
     @_once
@@ -136,6 +150,10 @@ class Services:
             clock=self.clock,
             metrics=self.metric_space(),
         )
+
+    @_once
+    def eraser(self) -> ErasureStore:
+        return ErasureStore(self.dynamodb(), self.settings.favorites_table)
 
     @_once
     def metric_space(self) -> MetricSpace:

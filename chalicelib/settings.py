@@ -21,6 +21,16 @@ DEV_CURSOR_SECRET = "local-development-cursor-secret"
 # Items one ranking shard reads for the ties at a top-k boundary (see rankings.py).
 DEFAULT_RANKING_TIE_READ_LIMIT = 1000
 
+# What records the traces when tracing is on (chalicelib/tracing.py). The default is
+# the one with the lower cold start as shipped (BENCHMARKS.md, section 1; the README's
+# Tracing section says what changes at the X-Ray SDK's end of support).
+TRACING_BACKENDS = ("xray-sdk", "opentelemetry")
+DEFAULT_TRACING_BACKEND = "xray-sdk"
+# Where Lambda's X-Ray daemon listens unless Lambda says otherwise.
+DEFAULT_XRAY_DAEMON_ADDRESS = "127.0.0.1:2000"
+# Lambda sets this per invocation: the trace the invocation belongs to.
+LAMBDA_TRACE_HEADER = "_X_AMZN_TRACE_ID"
+
 
 class SettingsError(ValueError):
     """A setting is present but unusable; the message names it."""
@@ -44,6 +54,9 @@ class Settings:
     cors_allow_origins: tuple[str, ...]
     write_budget_seconds: float
     tracing: bool
+    tracing_backend: str
+    # host:port of the X-Ray daemon, from Lambda (AWS_XRAY_DAEMON_ADDRESS).
+    xray_daemon_address: str
     log_level: str
     reconcile_segments: int
     # Abuse limits for the GraphQL routes (see SECURITY.md).
@@ -56,6 +69,26 @@ class Settings:
     cursor_secret: str
     # CloudWatch namespace of the service's own metrics (EMF); the dimension is the stage.
     metrics_namespace: str
+    # Persisted GraphQL documents (Apollo's APQ protocol): where, and for how long.
+    documents_table: str
+    persisted_query_ttl_days: int
+    # Trusted documents: execute only the documents of the shipped manifest (and any
+    # an operator loaded into the documents table); see SECURITY.md.
+    trusted_documents_only: bool
+    # Apollo's persisted query list JSON; empty: the manifest shipped in the zip.
+    trusted_documents_manifest: str
+    # HTTP caching of public GET answers (seconds): a current period's ranking and
+    # counts; a past period's; how long a cache may serve stale while it revalidates,
+    # or while the API fails.
+    cache_max_age: int
+    cache_past_period_max_age: int
+    cache_stale_while_revalidate: int
+    cache_stale_if_error: int
+    # The queue account services send erasure requests to (the packaged stack
+    # subscribes the function to its own queue), and the pause between the two
+    # empty passes over the index that end an erasure (chalicelib.erasure).
+    erasure_queue: str
+    erasure_settle_seconds: float
 
     @property
     def uses_dev_cursor_secret(self) -> bool:
@@ -109,6 +142,14 @@ def _log_level(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _tracing_backend(env: Mapping[str, str]) -> str:
+    raw = env.get("TRACING_BACKEND") or DEFAULT_TRACING_BACKEND
+    if raw not in TRACING_BACKENDS:
+        names = ", ".join(TRACING_BACKENDS)
+        raise SettingsError(f"TRACING_BACKEND must be one of {names}, got {raw!r}")
+    return raw
+
+
 def _namespace(env: Mapping[str, str]) -> str:
     raw = env.get("METRICS_NAMESPACE") or "Favorites"
     # CloudWatch's rule: 1 to 255 of these characters, and not starting with AWS/.
@@ -148,6 +189,8 @@ def from_env(env: Mapping[str, str]) -> Settings:
         write_budget_seconds=float(_int(env, "WRITE_BUDGET_SECONDS", 20, 1, 600)),
         # Lambda sets AWS_LAMBDA_FUNCTION_NAME; anywhere else tracing stays off.
         tracing=_bool(env, "TRACING_ENABLED", "AWS_LAMBDA_FUNCTION_NAME" in env),
+        tracing_backend=_tracing_backend(env),
+        xray_daemon_address=env.get("AWS_XRAY_DAEMON_ADDRESS") or DEFAULT_XRAY_DAEMON_ADDRESS,
         log_level=_log_level(env),
         # Parallel scan segments (and threads) of a reconciliation run.
         reconcile_segments=_int(env, "RECONCILE_SEGMENTS", 4, 1, 64),
@@ -158,6 +201,18 @@ def from_env(env: Mapping[str, str]) -> Settings:
         max_body_bytes=_int(env, "MAX_REQUEST_BODY_BYTES", 16384, 1024, 1_048_576),
         cursor_secret=env.get("CURSOR_SECRET") or DEV_CURSOR_SECRET,
         metrics_namespace=_namespace(env),
+        documents_table=env.get("PERSISTED_DOCUMENTS_TABLE", f"persisted-documents-{stage}"),
+        persisted_query_ttl_days=_int(env, "PERSISTED_QUERY_TTL_DAYS", 30, 1, 365),
+        trusted_documents_only=_bool(env, "TRUSTED_DOCUMENTS_ONLY", False),
+        trusted_documents_manifest=env.get("TRUSTED_DOCUMENTS_MANIFEST", ""),
+        cache_max_age=_int(env, "CACHE_MAX_AGE_SECONDS", 5, 0, 3600),
+        cache_past_period_max_age=_int(env, "CACHE_PAST_PERIOD_MAX_AGE_SECONDS", 300, 0, 86400),
+        cache_stale_while_revalidate=_int(
+            env, "CACHE_STALE_WHILE_REVALIDATE_SECONDS", 30, 0, 86400
+        ),
+        cache_stale_if_error=_int(env, "CACHE_STALE_IF_ERROR_SECONDS", 300, 0, 86400),
+        erasure_queue=env.get("ERASURE_QUEUE") or f"favorites-{stage}-erasures",
+        erasure_settle_seconds=_int(env, "ERASURE_SETTLE_MS", 1000, 0, 60_000) / 1000,
     )
 
 
@@ -166,3 +221,12 @@ def from_environment(overrides: Mapping[str, str] | None = None) -> Settings:
     stage's variables, a local endpoint), read each time it is called: whoever
     calls it keeps the value (app.py, once per container)."""
     return from_env({**os.environ, **(overrides or {})})
+
+
+def lambda_trace_header(env: Mapping[str, str] = os.environ) -> str | None:
+    """The X-Ray trace header of the invocation running now, if any.
+
+    Not a setting: Lambda rewrites it before every invocation, so it is read
+    each time, never cached.
+    """
+    return env.get(LAMBDA_TRACE_HEADER) or None

@@ -9,6 +9,7 @@ from chalicelib.sharding import rank_partition
 # The tables the test tiers create (the benchmarks name their own).
 FAVORITES_TABLE = "favorites-test"
 COUNTS_TABLE = "favorite-counts-test"
+DOCUMENTS_TABLE = "persisted-documents-test"
 
 
 def count_items(bucket: str, counts: dict[str, int], shards: int = 1) -> list[dict[str, Any]]:

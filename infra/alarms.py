@@ -162,6 +162,15 @@ def for_stage(stage: Stage) -> list[Alarm]:
             notify_ok=False,
         ),
         Alarm(
+            "ErasureDeadLettersAlarm",
+            "erasure-dead-letters",
+            "An erasure request was received as often as the queue allows without "
+            "finishing (malformed, or DynamoDB failing) and moved to the erasure "
+            "dead-letter queue: a user's favorites may not be erased until an operator acts.",
+            (Query("m", metrics.erasure_dead_letters()),),
+            threshold=1,
+        ),
+        Alarm(
             "Api5xxAlarm",
             "api-5xx",
             "The API answered with server errors (5XX): clients see failures; the access "

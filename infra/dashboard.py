@@ -50,6 +50,21 @@ def body(stage: Stage) -> dict[str, Any]:
             [_row(Query("lag", metrics.service("lag_seconds")), 60, True)],
             12,
         ),
+        # Beside the drift alarm's graph: what the last runs saw move (no alarm;
+        # a busy stream shows here, not as drift) and what a repair had to leave.
+        _widget(
+            "Reconciliation: differences in flight, drift left unrepaired (per hour)",
+            [
+                _row(Query(f"r{n}", metrics.service(name)), 3600, True)
+                for n, name in enumerate(("in_flight", "unsettled"))
+            ],
+            8,
+        ),
+        _widget(
+            "Favorites erased on request (sum per hour)",
+            [_row(Query("erased", metrics.service("erased")), 3600, True)],
+            12,
+        ),
     ]
     for alarm in alarms.for_stage(stage):
         rows = [_row(q, alarm.period, q.id == alarm.returned) for q in alarm.queries]

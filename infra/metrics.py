@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from chalicelib.metrics import RECONCILE_METRICS, STREAM_METRICS, MetricSpace
+from chalicelib.metrics import ERASURE_METRICS, RECONCILE_METRICS, STREAM_METRICS, MetricSpace
 from chalicelib.settings import from_env
 from infra import tables
 from infra.stages import Stage
@@ -20,7 +20,14 @@ from infra.stages import Stage
 # run found (a repair run reports the same drift again). Read at their highest;
 # every other metric counts events, and those add up.
 _LEVELS = frozenset(
-    {"IteratorAge", "ApproximateNumberOfMessagesVisible", "lag_seconds", "drift", "misplaced"}
+    {
+        "IteratorAge",
+        "ApproximateNumberOfMessagesVisible",
+        "lag_seconds",
+        "drift",
+        "in_flight",
+        "misplaced",
+    }
 )
 
 
@@ -61,7 +68,9 @@ class StageMetrics:
     def service(self, name: str) -> Metric:
         """One of the functions' own EMF metrics, in the namespace and with the
         dimensions the functions write it with (``chalicelib.metrics``)."""
-        if name not in STREAM_METRICS and name not in RECONCILE_METRICS:
+        if not any(
+            name in metrics for metrics in (STREAM_METRICS, RECONCILE_METRICS, ERASURE_METRICS)
+        ):
             raise KeyError(f"the functions publish no metric {name!r}")
         settings = from_env(self.stage.environment)
         space = MetricSpace.for_stage(settings.metrics_namespace, settings.stage)
@@ -92,6 +101,13 @@ class StageMetrics:
             "AWS/SQS",
             "ApproximateNumberOfMessagesVisible",
             {"QueueName": self.stage.failure_queue_name},
+        )
+
+    def erasure_dead_letters(self) -> Metric:
+        return _metric(
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": self.stage.erasure_dead_letter_queue_name},
         )
 
     def api_5xx(self) -> Metric:

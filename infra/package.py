@@ -176,19 +176,23 @@ def chalice_package(
         raise PackageError(f"chalice package failed:\n{chalice.stdout}{chalice.stderr}")
 
 
-def package(stage_name: str, dist: Path = DIST, *, ship: bool = True) -> Package:
+def package(
+    stage_name: str, dist: Path = DIST, *, ship: bool = True, tracing_backend: str | None = None
+) -> Package:
     """Build and check the stage's package; ``ship=False`` keeps chalice's zip
-    as it was before :func:`ship_zip` (the benchmark's "before")."""
+    as it was before :func:`ship_zip` (the benchmark's "before"). The zip carries
+    the stage's tracing backend; ``tracing_backend`` says another (the benchmark's)."""
     stage_config = stage(stage_name)
+    backend = tracing_backend or from_env(stage_config.environment).tracing_backend
     result = Package(stage_name, dist / stage_name)
     shutil.rmtree(result.directory, ignore_errors=True)
     merge.write_merge_template(stage_config, result.merge_template_path)
     if ship:
         # Before the slow part: a wrong interpreter or a dropped import fails fast.
-        check_imports_kept(ROOT)
+        check_imports_kept(ROOT, backend)
     chalice_package(ROOT, stage_name, result.directory, result.merge_template_path)
     if ship:
-        result.report = ship_zip(result.zip_path, runtime_of(result.template()))
+        result.report = ship_zip(result.zip_path, runtime_of(result.template()), backend)
     else:
         strip_byte_code(result.zip_path)
     check_stream_timeout(result.template())

@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from chalicelib.aws import DEPLOYED_SERVICES
+from chalicelib.settings import DEFAULT_TRACING_BACKEND
 
 
 class ShipError(RuntimeError):
@@ -67,6 +68,44 @@ UNUSED_TOP_LEVEL = ("packaging",)
 UNUSED_PATHS = ("dateutil/zoneinfo",)
 # X-Ray patches botocore only (chalicelib/tracing.py); its other patchers stay out.
 USED_XRAY_EXT = ("__init__.py", "boto_utils.py", "util.py", "botocore", "resources")
+# Each tracing backend's distributions (top-level names; their .dist-info too). The
+# zip carries the stage's backend (TRACING_BACKEND) only: the other never loads.
+TRACING_PACKAGES = {
+    "opentelemetry": ("opentelemetry", "google", "protobuf"),
+    "xray-sdk": ("aws_xray_sdk", "wrapt"),
+}
+# Of the OpenTelemetry SDK, only tracing loads (chalicelib/tracing.py): not its
+# metrics, logs, events or autoconfiguration, nor OTLP's other signals.
+UNUSED_OPENTELEMETRY = (
+    "_events",
+    "_logs",
+    "sdk/_configuration",
+    "sdk/_events",
+    "sdk/_logs",
+    "sdk/metrics",
+    "sdk/trace/_sampling_experimental",
+    "semconv/metrics",
+    "semconv/trace",
+    "proto/collector/logs",
+    "proto/collector/metrics",
+    "proto/collector/profiles",
+    "proto/logs",
+    "proto/metrics",
+    "proto/profiles",
+    "exporter/otlp/proto/common/_log_encoder",
+    "exporter/otlp/proto/common/metrics_encoder.py",
+    "exporter/otlp/proto/common/_internal/_log_encoder",
+    "exporter/otlp/proto/common/_internal/metrics_encoder",
+)
+# The incubating semantic conventions (hundreds of modules): the SDK's tracing
+# loads its own attributes and metrics only.
+USED_INCUBATING = (
+    "__init__.py",
+    "attributes/__init__.py",
+    "attributes/otel_attributes.py",
+    "metrics/__init__.py",
+    "metrics/otel_metrics.py",
+)
 
 
 @dataclass
@@ -126,14 +165,33 @@ def check_interpreter(runtime: str) -> None:
         )
 
 
-def _dropped(name: str) -> str | None:
+def _distribution(top_level: str) -> str:
+    """``wrapt`` of ``wrapt`` and of ``wrapt-1.17.2.dist-info``."""
+    return top_level.split("-", 1)[0] if top_level.endswith(".dist-info") else top_level
+
+
+def _other_backends_package(top_level: str, tracing_backend: str) -> bool:
+    name = _distribution(top_level)
+    return any(
+        name == package or name.startswith(f"{package}_")
+        for backend, packages in TRACING_PACKAGES.items()
+        if backend != tracing_backend
+        for package in packages
+    )
+
+
+def _dropped(name: str, tracing_backend: str = DEFAULT_TRACING_BACKEND) -> str | None:
     """Why ``name`` (a path in the zip) stays out of it, or None to keep it."""
     parts = name.split("/")
     if "__pycache__" in parts or name.endswith(".pyc"):
         return "bytecode chalice copied (recompiled for the runtime)"
+    if _other_backends_package(parts[0], tracing_backend):
+        return "the tracing backend the stage does not use (TRACING_BACKEND)"
     if parts[0] in ("botocore", "boto3") and parts[1:2] == ["data"] and len(parts) > 3:
         if parts[2] not in DEPLOYED_SERVICES:
             return "SDK models of services no function calls"
+        if parts[2] == "xray" and tracing_backend != "xray-sdk":
+            return "SDK models of services no function calls"  # the X-Ray SDK's sampling client
         if parts[-1].startswith("examples-"):
             return "SDK request examples (documentation only)"
     rest = "/".join(parts[1:])
@@ -143,6 +201,14 @@ def _dropped(name: str) -> str | None:
         return "strawberry's other framework integrations and developer tools"
     if parts[:2] == ["aws_xray_sdk", "ext"] and parts[2] not in USED_XRAY_EXT:
         return "X-Ray patchers for libraries the functions do not use"
+    if parts[0] == "opentelemetry" and (
+        any(rest == unused or rest.startswith(f"{unused}/") for unused in UNUSED_OPENTELEMETRY)
+        or (
+            rest.startswith("semconv/_incubating/")
+            and rest.removeprefix("semconv/_incubating/") not in USED_INCUBATING
+        )
+    ):
+        return "OpenTelemetry's metrics, logs and conventions that tracing does not load"
     if (
         parts[0] in UNUSED_TOP_LEVEL
         or (parts[0].startswith("packaging-") and parts[0].endswith(".dist-info"))
@@ -171,18 +237,25 @@ def _imports(paths: Iterable[Path]) -> set[str]:
     return found
 
 
-def check_imports_kept(project: Path) -> None:
-    """Refuse to drop a module the app imports (say, a strawberry integration it starts using)."""
+def check_imports_kept(project: Path, tracing_backend: str = DEFAULT_TRACING_BACKEND) -> None:
+    """Refuse to drop a module the app imports (say, a strawberry integration it starts using);
+    the tracing backend the stage does not use is left out on purpose."""
     code = [project / "app.py", *(project / "chalicelib").rglob("*.py")]
     for module in sorted(_imports(path for path in code if path.exists())):
         path = module.replace(".", "/")
-        if _dropped(f"{path}/__init__.py") or _dropped(f"{path}.py"):
+        if _other_backends_package(path.split("/")[0], tracing_backend):
+            continue
+        if _dropped(f"{path}/__init__.py", tracing_backend) or _dropped(
+            f"{path}.py", tracing_backend
+        ):
             raise ShipError(
                 f"the app imports {module}, which infra/shipped_zip.py leaves out of the zip"
             )
 
 
-def ship_zip(path: Path, runtime: str) -> ShipReport:
+def ship_zip(
+    path: Path, runtime: str, tracing_backend: str = DEFAULT_TRACING_BACKEND
+) -> ShipReport:
     """Rewrite the zip as it should run: lean, with bytecode Lambda uses as it is.
 
     Lambda's /var/task is read-only, so without shipped bytecode every cold
@@ -198,7 +271,7 @@ def ship_zip(path: Path, runtime: str) -> ShipReport:
         kept: dict[str, zipfile.ZipInfo] = {}
         with zipfile.ZipFile(path) as source:
             for info in source.infolist():
-                reason = _dropped(info.filename)
+                reason = _dropped(info.filename, tracing_backend)
                 if reason is None:
                     kept[info.filename] = info
                     source.extract(info, root)

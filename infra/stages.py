@@ -57,6 +57,25 @@ OPERATIONS = {
 }
 
 
+@dataclass(frozen=True)
+class Edge:
+    """The CloudFront distribution in front of the API stage (infra/edge.py;
+    README: The edge)."""
+
+    # Whether a new stack gets it; ``make deploy EDGE=false`` turns it off later.
+    enabled: bool
+    # The longest an answer stays cached, whatever max-age the API sends.
+    max_ttl_seconds: int
+    # CloudFront's price class: which edge locations serve (100: North America and Europe).
+    price_class: str
+
+
+EDGE = {
+    "dev": Edge(enabled=True, max_ttl_seconds=24 * 3600, price_class="PriceClass_100"),
+    "prod": Edge(enabled=True, max_ttl_seconds=24 * 3600, price_class="PriceClass_All"),
+}
+
+
 def camel(function: str) -> str:
     """A function's name as the stack's logical ids spell it: ``reconcile_counts``
     -> ``ReconcileCounts``."""
@@ -82,6 +101,10 @@ class Stage:
     @property
     def counts_table(self) -> str:
         return self.environment["FAVORITE_COUNTS_TABLE"]
+
+    @property
+    def documents_table(self) -> str:
+        return self.environment["PERSISTED_DOCUMENTS_TABLE"]
 
     def _chalice(self, function: str) -> Any:
         return Config(chalice_stage=self.name, function_name=function, config_from_disk=config())
@@ -126,8 +149,21 @@ class Stage:
         return OPERATIONS[self.name]
 
     @property
+    def edge(self) -> Edge:
+        return EDGE[self.name]
+
+    @property
     def failure_queue_name(self) -> str:
         return f"{self.app_name}-{self.name}-stream-failures"
+
+    @property
+    def erasure_queue_name(self) -> str:
+        # What chalicelib.settings defaults ERASURE_QUEUE to for the stage.
+        return f"{self.app_name}-{self.name}-erasures"
+
+    @property
+    def erasure_dead_letter_queue_name(self) -> str:
+        return f"{self.app_name}-{self.name}-erasures-dead-letters"
 
 
 def stage(name: str) -> Stage:

@@ -31,9 +31,14 @@ _CREATE_TABLE_KEYS = (
 class TableNames:
     favorites: str
     counts: str
+    # The API's persisted GraphQL documents; empty where nothing serves GraphQL.
+    documents: str = ""
 
     def by_resource(self) -> dict[str, str]:
-        return {"FavoritesTable": self.favorites, "FavoriteCountsTable": self.counts}
+        names = {"FavoritesTable": self.favorites, "FavoriteCountsTable": self.counts}
+        if self.documents:
+            names["PersistedDocumentsTable"] = self.documents
+        return names
 
 
 @cache

@@ -7,6 +7,9 @@ cannot express and points the functions at the stack's own resources:
   as the stage's ``config.json`` names them;
 - the Cognito User Pool the authorizer trusts, and an app client to sign in with;
 - an SQS queue that receives the stream batches Lambda gives up on;
+- the erasure queue an account service sends ``{"user_id": ...}`` to, its
+  dead-letter queue, and a queue policy that lets only the ``ErasureSenderArn``
+  role send to it;
 - the stream event source settings: the stream ARN from the table, filters for
   INSERT/REMOVE on the ``dynamodb`` key only, partial-batch responses,
   bisection, retry and age limits, and the on-failure destination;
@@ -20,8 +23,10 @@ cannot express and points the functions at the stack's own resources:
 - what lets operators see it run: alarms to an SNS topic (``infra/alarms.py``),
   a dashboard (``infra/dashboard.py``), log groups with a retention and JSON
   access logs (``infra/logs.py``), the stage's throttling, and one API stage only;
-- the stack's parameters: an address to subscribe to the alarms, and the
-  generation of the cursor key.
+- the edge (``infra/edge.py``): a CloudFront distribution that caches public
+  GraphQL GETs as the API's ``Cache-Control`` allows, a stage option;
+- the stack's parameters: an address to subscribe to the alarms, the
+  generation of the cursor key, and whether the edge exists.
 
 The keys below must match what Chalice generates (logical ids such as
 ``AggregateFavoritesDynamodbEventSource``); the package tests fail if one drifts.
@@ -40,7 +45,7 @@ from typing import Any
 from chalicelib import aws
 from chalicelib.stream.plan import plan_chunks
 from chalicelib.stream.records import FavoriteEvent
-from infra import alarms, dashboard, logs, tables
+from infra import alarms, dashboard, edge, logs, tables
 from infra.stages import API_HANDLER, Stage
 
 # Logical ids Chalice gives the resources of this app.
@@ -49,12 +54,15 @@ STREAM_FUNCTION = "AggregateFavorites"
 RECONCILE_FUNCTION = "ReconcileCounts"
 STREAM_EVENT_SOURCE = "AggregateFavoritesDynamodbEventSource"
 RECONCILE_EVENT = "ReconcileCountsEvent"
+ERASE_FUNCTION = "EraseFavorites"
+ERASE_EVENT_SOURCE = "EraseFavoritesSqsEventSource"
 # Chalice's function name -> the logical ids of that function and of its role.
 # Every function has its own role and policy file, so each gets only its calls.
 FUNCTIONS = {
     API_HANDLER: (API_FUNCTION, "ApiHandlerRole"),
     "aggregate_favorites": (STREAM_FUNCTION, "AggregateFavoritesRole"),
     "reconcile_counts": (RECONCILE_FUNCTION, "ReconcileCountsRole"),
+    "erase_favorites": (ERASE_FUNCTION, "EraseFavoritesRole"),
 }
 ROLES = tuple(role for _, role in FUNCTIONS.values())
 REST_API = "RestAPI"
@@ -64,11 +72,16 @@ USER_POOL = "UserPool"
 USER_POOL_CLIENT = "UserPoolClient"
 FAILURE_QUEUE = "StreamFailureQueue"
 CURSOR_SECRET = "CursorSecret"
+ERASURE_QUEUE = "ErasureQueue"
+ERASURE_DEAD_LETTERS = "ErasureDeadLetterQueue"
+ERASURE_QUEUE_POLICY = "ErasureQueuePolicy"
 
 # Stack parameters, and the condition the e-mail one sets.
 CURSOR_KEY_GENERATION = "CursorKeyGeneration"
 ALARM_EMAIL = "AlarmEmail"  # an address to subscribe, or empty
 HAS_ALARM_EMAIL = "HasAlarmEmail"
+ERASURE_SENDER = "ErasureSenderArn"  # the account service's role, or empty: nobody
+HAS_ERASURE_SENDER = "HasErasureSender"
 
 # The handler makes progress record by record (batchItemFailures), so retries
 # only repeat what failed; after this many, or once records are this old, the
@@ -100,6 +113,17 @@ STREAM_FILTERS = (
     json.dumps(_image_filter("NewImage", "OldImage"), separators=(",", ":")),
     json.dumps(_image_filter("OldImage", "NewImage"), separators=(",", ":")),
 )
+# An erasure message is received at most this many times before it moves to the
+# dead-letter queue: a malformed one fails every time; a well-formed one fails
+# only if DynamoDB does, or Lambda throttles, or it runs out of time (then the
+# next receive continues it, so this also bounds an erasure to this many runs).
+ERASURE_MAX_RECEIVES = 5
+# AWS's advice for a queue a function reads: a visibility timeout of at least
+# six times the function's timeout, so a throttled or retried invocation does
+# not see its message handed to another.
+ERASURE_VISIBILITY_FACTOR = 6
+SQS_MAX_RETENTION_SECONDS = 14 * 24 * 3600
+
 # Margin for the cold start and the work around the writes.
 STREAM_TIMEOUT_MARGIN_SECONDS = 10
 
@@ -168,7 +192,9 @@ def narrowed_policy(stage: Stage, function: str) -> dict[str, Any]:
 
 
 def table_resources(stage: Stage) -> dict[str, Any]:
-    names = tables.TableNames(stage.favorites_table, stage.counts_table).by_resource()
+    names = tables.TableNames(
+        stage.favorites_table, stage.counts_table, stage.documents_table
+    ).by_resource()
     resources = copy.deepcopy(tables.resources())
     for logical_id, resource in resources.items():
         # Named as config.json names them, so both deploy paths, the policy and
@@ -184,6 +210,7 @@ def _environment(**extra: Any) -> dict[str, Any]:
             "Variables": {
                 "FAVORITES_TABLE": _ref("FavoritesTable"),
                 "FAVORITE_COUNTS_TABLE": _ref("FavoriteCountsTable"),
+                "PERSISTED_DOCUMENTS_TABLE": _ref("PersistedDocumentsTable"),
                 "FAVORITES_STREAM_ARN": _get_att("FavoritesTable", "StreamArn"),
                 "COGNITO_USER_POOL_ARN": _get_att(USER_POOL, "Arn"),
                 **extra,
@@ -223,6 +250,14 @@ def parameters() -> dict[str, Any]:
                 "Description": "Change it (2, 3, ...) after rotating the cursor secret: "
                 "CloudFormation reads the secret only when it updates the API function.",
             },
+            ERASURE_SENDER: {
+                "Type": "String",
+                "Default": "",
+                "AllowedPattern": r"^$|^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$",
+                "Description": "The IAM role (ARN) of the account service, the only "
+                "principal that may send erasure requests to the erasure queue; empty: "
+                "nobody (operators erase with python -m ops.erase).",
+            },
             ALARM_EMAIL: {
                 "Type": "String",
                 "Default": "",
@@ -231,7 +266,73 @@ def parameters() -> dict[str, Any]:
                 "confirm the subscription from the mail SNS sends).",
             },
         },
-        "Conditions": {HAS_ALARM_EMAIL: {"Fn::Not": [{"Fn::Equals": [_ref(ALARM_EMAIL), ""]}]}},
+        "Conditions": {
+            HAS_ALARM_EMAIL: {"Fn::Not": [{"Fn::Equals": [_ref(ALARM_EMAIL), ""]}]},
+            HAS_ERASURE_SENDER: {"Fn::Not": [{"Fn::Equals": [_ref(ERASURE_SENDER), ""]}]},
+        },
+    }
+
+
+def erasure_resources(stage: Stage) -> dict[str, Any]:
+    """The erasure queue, its dead-letter queue, and who may send to it.
+
+    The policy allows ``sqs:SendMessage`` to the ``ErasureSenderArn`` role and
+    denies it to every other principal, those of this account included (an
+    identity policy granting ``sqs:*`` cannot override an explicit deny), so
+    an erasure request comes from the account service or from nobody.
+    """
+    queue_arn = _get_att(ERASURE_QUEUE, "Arn")
+    allow_sender = {
+        "Sid": "AccountServiceSends",
+        "Effect": "Allow",
+        "Principal": {"AWS": _ref(ERASURE_SENDER)},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+    }
+    deny = {"Sid": "NobodyElseSends", "Effect": "Deny", "Principal": "*"}
+    deny_others = {
+        **deny,
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnNotEquals": {"aws:PrincipalArn": _ref(ERASURE_SENDER)}},
+    }
+    deny_all = {**deny, "Action": "sqs:SendMessage", "Resource": queue_arn}
+    return {
+        ERASURE_DEAD_LETTERS: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": stage.erasure_dead_letter_queue_name,
+                # The longest SQS keeps a message: time to see why and erase by hand.
+                "MessageRetentionPeriod": SQS_MAX_RETENTION_SECONDS,
+                "SqsManagedSseEnabled": True,
+            },
+        },
+        ERASURE_QUEUE: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": stage.erasure_queue_name,
+                "VisibilityTimeout": ERASURE_VISIBILITY_FACTOR * stage.timeout("erase_favorites"),
+                "MessageRetentionPeriod": SQS_MAX_RETENTION_SECONDS,
+                "SqsManagedSseEnabled": True,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": _get_att(ERASURE_DEAD_LETTERS, "Arn"),
+                    "maxReceiveCount": ERASURE_MAX_RECEIVES,
+                },
+            },
+        },
+        ERASURE_QUEUE_POLICY: {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [_ref(ERASURE_QUEUE)],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Fn::If": [HAS_ERASURE_SENDER, allow_sender, {"Ref": "AWS::NoValue"}]},
+                        {"Fn::If": [HAS_ERASURE_SENDER, deny_others, deny_all]},
+                    ],
+                },
+            },
+        },
     }
 
 
@@ -329,6 +430,23 @@ def merge_template(stage: Stage) -> dict[str, Any]:
             },
         ),
         RECONCILE_FUNCTION: _function(stage, "reconcile_counts"),
+        **erasure_resources(stage),
+        ERASE_FUNCTION: _function(
+            stage,
+            "erase_favorites",
+            Events={
+                ERASE_EVENT_SOURCE: {
+                    "Properties": {
+                        # The stack's own queue. Chalice writes an Fn::Sub of the
+                        # queue's name here; merging replaces the string it substitutes.
+                        "Queue": {"Fn::Sub": "${" + ERASURE_QUEUE + ".Arn}"},
+                        # An erasure that runs out of time, or a malformed
+                        # message, is reported failed and received again.
+                        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                    }
+                }
+            },
+        ),
         STREAM_FUNCTION: _function(
             stage,
             "aggregate_favorites",
@@ -354,11 +472,13 @@ def merge_template(stage: Stage) -> dict[str, Any]:
         **alarms.resources(stage, email=_ref(ALARM_EMAIL), email_condition=HAS_ALARM_EMAIL),
         **dashboard.resources(stage),
         **logs.resources(stage),
+        **edge.resources(stage, REST_API),
         REST_API: {
             # API Gateway can write access logs once the account has its role.
             "DependsOn": [logs.API_GATEWAY_ACCOUNT],
             "Properties": {
                 "TracingEnabled": True,
+                "EndpointConfiguration": edge.endpoint_configuration(),
                 **api_stage_properties(stage),
                 "DefinitionBody": {
                     # The API's name, whichever of the two API Gateway reads.
@@ -379,8 +499,11 @@ def merge_template(stage: Stage) -> dict[str, Any]:
         resources[role] = {
             "Properties": {"Policies": [{"PolicyName": f"{role}Policy", "PolicyDocument": policy}]}
         }
+    edge_parameters = edge.parameters(stage)
+    stack_parameters = parameters()
     return {
-        **parameters(),
+        "Parameters": {**stack_parameters["Parameters"], **edge_parameters["Parameters"]},
+        "Conditions": {**stack_parameters["Conditions"], **edge_parameters["Conditions"]},
         "Resources": resources,
         "Outputs": {
             "AlarmTopicArn": {"Value": _ref(alarms.ALARM_TOPIC)},
@@ -391,6 +514,10 @@ def merge_template(stage: Stage) -> dict[str, Any]:
             "FavoriteCountsTableName": {"Value": _ref("FavoriteCountsTable")},
             "FavoritesStreamArn": {"Value": _get_att("FavoritesTable", "StreamArn")},
             "StreamFailureQueueUrl": {"Value": _ref(FAILURE_QUEUE)},
+            **edge.outputs(),
+            "ErasureQueueUrl": {"Value": _ref(ERASURE_QUEUE)},
+            "ErasureQueueArn": {"Value": _get_att(ERASURE_QUEUE, "Arn")},
+            "ErasureDeadLetterQueueUrl": {"Value": _ref(ERASURE_DEAD_LETTERS)},
         },
     }
 

@@ -3,8 +3,10 @@
 Starts DynamoDB Local (data kept under ``.data/``; moto's server where Java is
 missing), creates the tables from ``infra/`` when missing, runs the stream worker
 that feeds the Favorites stream to the real ``aggregate_favorites`` handler,
-serves the API with ``chalice local`` on 127.0.0.1:8000 (stage ``local``) and the
-demo page on 127.0.0.1:8002, and keeps ``.data/stack-status.json`` up to date.
+serves the API with ``chalice local`` on 127.0.0.1:8000 (stage ``local``), the
+same API through an HTTP cache with the edge's rules on 127.0.0.1:8003 (nginx,
+where installed) and the demo page on 127.0.0.1:8002, and keeps
+``.data/stack-status.json`` up to date.
 Ctrl-C or SIGTERM stops it all. Ports and the data folder are options.
 """
 
@@ -30,7 +32,7 @@ from chalicelib import aws
 from chalicelib.settings import Settings, from_environment
 from infra import stages
 from infra.tables import TableNames, ensure_tables
-from local import backends, processes, status
+from local import backends, cache, processes, status
 from local.api_server import CLIENT_TIMEOUT_SECONDS, MAX_CONNECTIONS
 from local.dynamodb_local import DynamoDBLocal, DynamoDBLocalUnavailable, java
 from local.stream_worker import heartbeat_path
@@ -60,6 +62,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8000, help="chalice local port")
     parser.add_argument("--dynamodb-port", type=int, default=8001, help="DynamoDB port")
     parser.add_argument("--web-port", type=int, default=8002, help="demo page port")
+    parser.add_argument(
+        "--cache-port",
+        type=int,
+        default=cache.DEFAULT_PORT,
+        help="port of the HTTP cache (nginx) in front of the API",
+    )
+    parser.add_argument(
+        "--nginx",
+        metavar="PATH",
+        help="the nginx binary of the cache (default: nginx on PATH or in /usr/sbin)",
+    )
     parser.add_argument("--data-dir", type=Path, default=DATA, help="data and status folder")
     parser.add_argument(
         "--backend",
@@ -201,6 +214,11 @@ class Stack:
         self.web_url = f"http://127.0.0.1:{args.web_port}"
         self.dynamodb_url = f"http://127.0.0.1:{args.dynamodb_port}"
         self.backend = ""
+        nginx = args.nginx if args.nginx else cache.find_nginx()
+        self.cache: cache.Cache | None = None
+        if nginx and os.access(nginx, os.X_OK):
+            origin = f"127.0.0.1:{args.port}"
+            self.cache = cache.Cache(nginx, self.data / "cache", args.cache_port, origin)
         self.supervisor = Supervisor(
             self.data / "logs",
             max_deaths=args.max_deaths,
@@ -220,13 +238,21 @@ class Stack:
         # and kill -INT must still stop everything.
         signal.signal(signal.SIGINT, _interrupt)
         self.data.mkdir(parents=True, exist_ok=True)
-        problem = check_ports(
-            {
-                "--port": ("the API", self.args.port),
-                "--dynamodb-port": ("DynamoDB", self.args.dynamodb_port),
-                "--web-port": ("the demo page", self.args.web_port),
-            }
-        )
+        ports = {
+            "--port": ("the API", self.args.port),
+            "--dynamodb-port": ("DynamoDB", self.args.dynamodb_port),
+            "--web-port": ("the demo page", self.args.web_port),
+        }
+        if self.cache is not None:
+            ports["--cache-port"] = ("the cache", self.args.cache_port)
+        else:
+            print(
+                f"warning: nginx is missing ({cache.INSTALL_HINT}): serving without the "
+                f"HTTP cache, nothing on port {self.args.cache_port}",
+                file=sys.stderr,
+                flush=True,
+            )
+        problem = check_ports(ports)
         if problem is not None:
             print(f"error: {problem}", file=sys.stderr, flush=True)
             return 1
@@ -282,13 +308,16 @@ class Stack:
             (data / "stream-checkpoints.json").unlink(missing_ok=True)
         heartbeat_path(data).unlink(missing_ok=True)
         client = aws.dynamodb(settings)
-        names = TableNames(settings.favorites_table, settings.counts_table)
+        names = TableNames(
+            settings.favorites_table, settings.counts_table, settings.documents_table
+        )
         self._ensure_tables = lambda: ensure_tables(client, names)
         self.running = {
             "pid": os.getpid(),
             "state": "starting",
             "api": self.api_url,
             "web": self.web_url,
+            "cache": self.cache.url if self.cache is not None else None,
             "dynamodb": self.dynamodb_url,
             "backend": self.backend,
             "data_dir": str(data),
@@ -357,6 +386,26 @@ class Stack:
                 http_ready(args.web_port, f"{self.web_url}/config.json"),
                 echo=False,
             ),
+            *self._cache_specs(child_env),
+        ]
+
+    def _cache_specs(self, child_env: dict[str, str]) -> list[PartSpec]:
+        """nginx in front of the API, where it is installed."""
+        if self.cache is None:
+            return []
+        # Rendered with this run's ports; nginx reads it at every (re)start.
+        self.cache.prepare()
+        return [
+            PartSpec(
+                "cache",
+                "HTTP cache (nginx)",
+                self.cache.command(),
+                self.cache.folder,
+                child_env,
+                # Any answer will do, a 502 before the API is up included.
+                http_ready(self.cache.port, f"{self.cache.url}/"),
+                echo=False,
+            )
         ]
 
     def _start(self, child_env: dict[str, str], cleanup: contextlib.ExitStack) -> None:
@@ -374,19 +423,29 @@ class Stack:
         else:
             self.supervisor.start("dynamodb")
             self._run_until(lambda: self.supervisor.up("dynamodb"), "DynamoDB Local")
-        for name in ("worker", "api", "web"):
-            self.supervisor.start(name)
+        for name in ("worker", "api", "web", "cache"):
+            if name in self.supervisor.parts:
+                self.supervisor.start(name)
         self._run_until(lambda: self.supervisor.up(*self.supervisor.parts), "the stack")
         self.running["state"] = "running"
         print(
             f"\nFavorites service running:\n"
             f"  GraphQL (token):  {self.api_url}/graphql\n"
             f"  GraphQL (public): {self.api_url}/public/graphql  (GraphiQL in a browser)\n"
+            f"  {self._cache_line()}\n"
             f"  Demo page:        {self.web_url}/\n"
             f"  DynamoDB:         {self.dynamodb_url}  ({self.backend}, data in {self.data}/)\n"
             f"  Status:           {status.path(self.data)}\n"
             f"Ctrl-C stops everything.\n",
             flush=True,
+        )
+
+    def _cache_line(self) -> str:
+        if self.cache is None:
+            return f"Cache:            off (nginx is missing: {cache.INSTALL_HINT})"
+        return (
+            f"Cache (edge):     {self.cache.url}/public/graphql and /graphql"
+            f"  (nginx, port {self.cache.port})"
         )
 
     def _run_until(self, condition: Callable[[], bool], what: str) -> None:

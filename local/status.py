@@ -1,11 +1,14 @@
 """The running stack's status file: where things listen, how each part is, the worker's heartbeat.
 
 The stack rewrites it five times a second: ``state`` (starting, running, or
-failed with a ``failure``), and per part (``parts``: dynamodb, worker, api,
-web) its ``state`` (starting, up, restarting, down), ``pid``, ``restarts`` and
-``last_error``; ``worker`` adds the stream worker's counters, ``lag_seconds``
-and ``heartbeat_at``. The simulator, the leaderboard, the reconciler, the demo
-and the tests read it instead of being told every port.
+failed with a ``failure``), where each server listens (``api``, ``web``,
+``cache``: null where nginx is missing, ``dynamodb``), and per part (``parts``:
+dynamodb, worker, api, web, cache) its ``state`` (starting, up, restarting,
+down), ``pid``, ``restarts`` and ``last_error``; ``worker`` adds the stream
+worker's counters, ``lag_seconds`` (the age of the oldest record not yet
+counted, ``chalicelib.stream.lag``) and ``heartbeat_at``. The simulator, the
+leaderboard, the reconciler, the demo and the tests read it instead of being
+told every port.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.stream.lag import lag_seconds
+from chalicelib.stream.lag import lag_seconds, write_times
 from chalicelib.stream.records import FavoriteEvent, parse_record
 
 if TYPE_CHECKING:
@@ -70,6 +70,9 @@ class _Shard:
     shard_id: str
     iterator: str | None = None
     closed: bool = False
+    # When the last write counted from this shard reached the table: the floor
+    # for the time of a record that has none of its own (a REMOVE).
+    written_through: float | None = None
 
 
 @dataclass
@@ -141,10 +144,10 @@ class StreamWorker:
         # The handler's own definition of lag (its batch log line says the same),
         # measured as the batch is handed over, so a batch that keeps failing shows
         # a lag that grows.
+        # It is the age of the oldest record not yet counted: this batch's first write.
         parsed = [parse_record(record) for record in event["Records"]]
-        self.stats.lag_seconds = lag_seconds(
-            [e for e in parsed if isinstance(e, FavoriteEvent)], time.time()
-        )
+        events = [e for e in parsed if isinstance(e, FavoriteEvent)]
+        self.stats.lag_seconds = lag_seconds(events, time.time(), shard.written_through)
         try:
             response = self.handler(event, LambdaContext())
         except Exception as error:
@@ -161,6 +164,7 @@ class StreamWorker:
             # Redeliver from the record the handler named; everything before it is done.
             first = str(failures[0]["itemIdentifier"])
             done = [r for r in records if int(r["dynamodb"]["SequenceNumber"]) < int(first)]
+            self._counted(shard, [e for e in events if int(e.sequence_number) < int(first)])
             if done:
                 self._checkpoints[shard.shard_id] = done[-1]["dynamodb"]["SequenceNumber"]
                 self._save_checkpoints()
@@ -169,8 +173,14 @@ class StreamWorker:
             return
         self.stats.records += len(records)
         self.stats.failing = None
+        self._counted(shard, events)
         self._checkpoints[shard.shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
         self._save_checkpoints()
+
+    def _counted(self, shard: _Shard, events: list[FavoriteEvent]) -> None:
+        times = write_times(events, shard.written_through)
+        if times:
+            shard.written_through = max(times)
 
     def poll_once(self) -> int:
         """One pass over every open shard; returns the number of records delivered."""

@@ -40,6 +40,7 @@ from infra import stages
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from chalicelib.reconcile.report import ReconcileReport
     from chalicelib.reconcile.store import Progress
 
 
@@ -196,6 +197,9 @@ def run(
     (``chalicelib.settings``).
 
     Exit status: 0 when no drift remains, 1 when drift was found and left.
+    Only confirmed drift counts (a difference the re-check saw the same): with
+    ``--repair`` every bucket repaired or settled by itself is 0; differences
+    in flight are in the summary (``in_flight``) and never fail the run.
     """
 
     parser = argparse.ArgumentParser(
@@ -209,7 +213,12 @@ def run(
     for drift in report.drift:
         print(json.dumps(asdict(drift)))
     print(json.dumps(report.summary()), file=sys.stderr)
-    left = len(report.drift) - len(report.repaired) if args.repair else len(report.drift)
+    return exit_status(report, repair=args.repair)
+
+
+def exit_status(report: ReconcileReport, *, repair: bool) -> int:
+    """1 while confirmed drift is left (a repair run: drift it could not settle), else 0."""
+    left = report.unsettled if repair else report.drift
     return 1 if left else 0
 
 

@@ -20,12 +20,13 @@ from chalicelib.sharding import rank_partition
 from chalicelib.tracing import AnnotationValue, Span, Tracer
 from devtools.calls import counting
 from devtools.events import stream_event, stream_record
-from devtools.items import COUNTS_TABLE, FAVORITES_TABLE, count_items
+from devtools.items import COUNTS_TABLE, DOCUMENTS_TABLE, FAVORITES_TABLE, count_items
 from local.tokens import token
 
 __all__ = [
     "BUCKETS",
     "COUNTS_TABLE",
+    "DOCUMENTS_TABLE",
     "FAVORITES_TABLE",
     "SpanRecorder",
     "count_items",
@@ -98,6 +99,9 @@ class _RecordedSpan:
 
     def annotate(self, key: str, value: AnnotationValue) -> None:
         self._span[key] = value
+
+    def link(self, trace_header: str, **attributes: AnnotationValue) -> None:
+        self._span.setdefault("links", []).append({"trace_header": trace_header, **attributes})
 
 
 @contextmanager

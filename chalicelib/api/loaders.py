@@ -26,6 +26,11 @@ class RestaurantBatch:
 
     A ranking primes the counts of its own bucket with the counts it ranked by,
     so ``favoriteCount`` in the ranking's window and period costs no read at all.
+
+    Hearts come from the viewer's whole set of favorites, one Query of ``by_user``
+    for the request, when the viewer has at most ``VIEWER_SET_LIMIT`` of them (the
+    read-unit arithmetic is in ``chalicelib.favorites``); above that, from a
+    BatchGetItem of each list's ids as for the counts.
     """
 
     def __init__(
@@ -39,7 +44,10 @@ class RestaurantBatch:
         # one whose rows are being resolved.
         self._list_of: dict[str, dict[str, None]] = {}
         self._counts: dict[str, dict[str, int]] = {}
+        # Hearts known for this request: primed by a mutation, or read by id.
         self._favorited: dict[str, bool] = {}
+        self._set_read = False
+        self._set: dict[str, bool] | None = None
 
     def announce(self, restaurant_ids: Iterable[str]) -> None:
         listed = dict.fromkeys(restaurant_ids)
@@ -68,7 +76,25 @@ class RestaurantBatch:
         if self._user_id is None:
             return False
         if restaurant_id not in self._favorited:
+            viewer_set = self._viewer_set()
+            if viewer_set is not None:
+                return viewer_set.get(restaurant_id, False)
             missing = self._missing(self._favorited, restaurant_id)
             favorited = self._favorites.favorited_among(self._user_id, missing)
             self._favorited.update((rid, rid in favorited) for rid in missing)
         return self._favorited[restaurant_id]
+
+    def _viewer_set(self) -> dict[str, bool] | None:
+        """The viewer's whole set of favorites, read once per request when it is small
+        (``favorites_of``), with this container's own recent changes over it; None
+        when it is too large to read whole."""
+        if self._set_read is False:
+            assert self._user_id is not None
+            favorites = self._favorites.favorites_of(self._user_id)
+            if favorites is None:
+                self._set = None
+            else:
+                self._set = dict.fromkeys(favorites, True)
+                self._set.update(self._favorites.recent.of(self._user_id))
+            self._set_read = True
+        return self._set

@@ -25,6 +25,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 from strawberry.types.info import Info
 
+from chalicelib.api.caching import CacheControl
 from chalicelib.api.limits import RequestErrors, batching, limit_extensions
 from chalicelib.api.types import Mutation, Query, Restaurant
 from chalicelib.errors import InvalidInput, ServiceError
@@ -174,6 +175,7 @@ def build_schema(
         MaskUnexpectedErrors,
         partial(RequestErrors, hide_suggestions=not introspection),
         partial(OperationTracing, tracer=tracer),
+        CacheControl,
         *limit_extensions(
             settings,
             # In prod neither introspection nor the subgraph's SDL (_service).

@@ -14,6 +14,7 @@ anything GraphQL itself reports).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -21,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from chalice.app import Request, Response
@@ -28,14 +30,19 @@ from cross_web import HTTPException, SyncHTTPRequestAdapter
 from graphql import GraphQLError
 from strawberry.chalice.views import GraphQLView
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.http.temporal_response import TemporalResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
+from chalicelib.api.caching import NO_STORE, cache_control
 from chalicelib.api.context import RequestContext
 from chalicelib.api.limits import MAX_NUMBER_DIGITS
+from chalicelib.api.persisted import DEFAULT_MANIFEST, PersistedDocuments, load_manifest
 from chalicelib.api.schema import is_unexpected
 from chalicelib.auth import caller_id
+from chalicelib.documents import DocumentStore
+from chalicelib.errors import ServiceError
 from chalicelib.favorites import FavoritesStore
 from chalicelib.rankings import RankingStore
 from chalicelib.settings import Settings
@@ -110,9 +117,13 @@ def accept_header(headers: Mapping[str, str]) -> str | None:
 
 @dataclass
 class NegotiatedResponse(TemporalResponse):
-    """Strawberry's per-request response, with the media type chosen for it."""
+    """Strawberry's per-request response, with the media type chosen for it and what
+    its caching headers depend on."""
 
     media_type: str = JSON
+    method: str = "POST"
+    if_none_match: str | None = None
+    context: RequestContext | None = None
 
 
 def is_request_error(result: ExecutionResult) -> bool:
@@ -149,6 +160,20 @@ def parse_json_int(text: str) -> int:
             400, f"a JSON number has {digits} digits; at most {MAX_NUMBER_DIGITS} are accepted"
         )
     return int(text)
+
+
+def entity_tag(body: str | bytes) -> str:
+    """A strong validator of the body: the same bytes, the same tag."""
+    raw = body.encode() if isinstance(body, str) else body
+    return '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+
+
+def matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match: weak comparison, a list of tags, or *."""
+    if not if_none_match:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in tags or etag in tags
 
 
 def request_id(request: Request) -> str:
@@ -188,6 +213,8 @@ class Stores(Protocol):
 
     def rankings(self) -> RankingStore: ...
 
+    def documents(self) -> DocumentStore: ...
+
 
 class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
     """One route's view, built once per composition object (``Services.view``)."""
@@ -205,23 +232,53 @@ class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
         super().__init__(schema=schema, graphql_ide="graphiql" if settings.graphiql else None)
         self._public = public
         self._stores = stores
+        self._settings = settings
         self._tracer = tracer
         self._clock = clock
         self._max_body_bytes = settings.max_body_bytes
+        # The manifest's documents when this stage runs trusted documents only.
+        self._trusted = (
+            load_manifest(Path(settings.trusted_documents_manifest or DEFAULT_MANIFEST))
+            if settings.trusted_documents_only
+            else None
+        )
+
+    @property
+    def persisted(self) -> PersistedDocuments:
+        return PersistedDocuments(self._stores.documents(), self._trusted)
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # Only a browser asking for a page, with neither a query nor a persisted hash:
+        # a client's hash-only GET with Accept: */* must reach the protocol.
+        params = request.query_params
+        return (
+            request.method == "GET"
+            and params.get("query") is None
+            and params.get("extensions") is None
+            and "text/html" in request.headers.get("accept", "")
+        )
 
     def get_sub_response(self, request: Request) -> NegotiatedResponse:
-        return NegotiatedResponse(media_type=negotiate(accept_header(request.headers)) or JSON)
+        return NegotiatedResponse(
+            media_type=negotiate(accept_header(request.headers)) or JSON,
+            method=request.method,
+            if_none_match=request.headers.get("if-none-match"),
+        )
 
     def get_context(self, request: Request, response: TemporalResponse) -> RequestContext:
         # The public route never has an identity, whatever the request carries.
         user_id = None if self._public else caller_id(request.context)
-        return RequestContext(
+        context = RequestContext(
             user_id=user_id,
             favorites=self._stores.favorites(),
             rankings=self._stores.rankings(),
             clock=self._clock,
             request_id=request_id(request),
+            settings=self._settings,
         )
+        if isinstance(response, NegotiatedResponse):
+            response.context = context
+        return context
 
     def execute_single(  # noqa: PLR0917
         self,
@@ -233,9 +290,17 @@ class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
         context.operation_named = request_data.operation_name is not None
+        try:
+            resolved = self.persisted.resolve(request_data)
+        except ServiceError as error:
+            return ExecutionResult(
+                data=None, errors=[GraphQLError(error.message, extensions=error.extensions)]
+            )
         result = super().execute_single(
-            request, request_adapter, sub_response, context, root_value, request_data
+            request, request_adapter, sub_response, context, root_value, resolved.data
         )
+        if not is_request_error(result):
+            self.persisted.stored(resolved)
         if result.errors and any(is_unexpected(error) for error in result.errors):
             # An exception in a schema extension ends the operation before the
             # masking extension runs (strawberry reports it as it is): mask it here,
@@ -302,7 +367,34 @@ class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
             sub_response.status_code = request_error_status(list(response_data.get("errors") or []))
         response = super().create_response(response_data, sub_response)
         response.headers["Content-Type"] = CONTENT_TYPES[media_type]
-        response.headers["Vary"] = "Accept"
+        # The answer depends on the token only on the signed-in route.
+        response.headers["Vary"] = "Accept" if self._public else "Accept, Authorization"
+        return self._cache_headers(response, response_data, sub_response)
+
+    def _cache_headers(
+        self,
+        response: Response,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: TemporalResponse,
+    ) -> Response:
+        """Cache-Control from the operation's policy; for a public GET an ETag, and a 304
+        when the client already holds that answer."""
+        policy = NO_STORE
+        if (
+            isinstance(sub_response, NegotiatedResponse)
+            and sub_response.method == "GET"
+            and sub_response.context is not None
+            and isinstance(response_data, dict)
+            and not response_data.get("errors")
+        ):
+            policy = sub_response.context.cache_policy
+        response.headers["Cache-Control"] = cache_control(policy, self._settings)
+        if not policy.shared or not isinstance(sub_response, NegotiatedResponse):
+            return response
+        etag = entity_tag(response.body if isinstance(response.body, str | bytes) else "")
+        response.headers["ETag"] = etag
+        if matches(sub_response.if_none_match, etag):
+            return Response(body="", status_code=304, headers=dict(response.headers))
         return response
 
     def execute_request(self, request: Request) -> Response:

@@ -2,15 +2,18 @@
 
 The Favorites table is the truth; FavoriteCounts is derived from its stream.
 A run scans both tables in parallel segments, tallies what every count should
-be (``ALL``, every ``MONTH``, every ``DAY`` still inside retention) and reports
-each bucket whose count differs.
+be (``ALL``, every ``MONTH``, every ``DAY`` still inside retention; older days
+are not even kept in memory) and finds each bucket whose count differs.
 
-Repair never races the stream. Each drifted bucket is checked again just
-before writing: a consistent read of the count, and a consistent recount of
-that restaurant's favorites. Only drift seen the same by the scan and by the
-re-check is repaired (a difference that moved is a stream change in flight,
-left for the next run), and it is written as compare-and-add: ``ADD`` the
-difference under a condition on the count just read. When the stream moved
+The two scans are not one snapshot, so a difference is only a candidate.
+Each is checked again, report-only runs included: a consistent read of the
+count, and a consistent recount of that restaurant's favorites. Only a
+difference the re-check sees the same is drift (the report, its log lines and
+the ``drift`` metric the alarm reads); one that moved is a stream change in
+flight, reported apart (``in_flight``, no alarm) and left for the next run.
+
+Repair never races the stream. Confirmed drift is written as compare-and-add:
+``ADD`` the difference under a condition on the count just read. When the stream moved
 the count in between, the condition fails and the bucket is checked again, so
 a concurrent +1 is never overwritten. Items that should not exist are set to
 zero, not deleted, like the stream leaves them.

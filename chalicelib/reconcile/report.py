@@ -27,9 +27,14 @@ class ReconcileReport:
     count_items: int = 0
     markers: int = 0
     buckets_checked: int = 0
+    # Confirmed drift: the scan's difference, seen the same by the re-check.
     drift: list[Drift] = field(default_factory=list)
+    # Differences the scan saw that moved by the re-check: changes in flight, not drift.
+    in_flight: list[Drift] = field(default_factory=list)
+    # Differences gone by themselves (at the re-check, or before the repair's write).
+    settled: int = 0
     repaired: list[Drift] = field(default_factory=list)
-    # Drift that moved between the scan and the re-check: a change in flight.
+    # Confirmed drift a repair had to leave: its count kept moving.
     unsettled: list[Drift] = field(default_factory=list)
     repair_retries: int = 0
     # Count items outside the partition RANKING_SHARDS puts them in: rankings
@@ -49,6 +54,8 @@ class ReconcileReport:
             "markers": self.markers,
             "buckets_checked": self.buckets_checked,
             "drift": len(self.drift),
+            "in_flight": len(self.in_flight),
+            "settled": self.settled,
             "repaired": len(self.repaired),
             "unsettled": len(self.unsettled),
             "repair_retries": self.repair_retries,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from botocore.exceptions import ClientError
 
 from chalicelib.counts import count_item_update
-from chalicelib.reconcile.tally import CountsSnapshot, Item, Tally
+from chalicelib.reconcile.tally import CountsSnapshot, Item, Retention, Tally
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -78,9 +78,16 @@ class ReconcileStore:
         with ThreadPoolExecutor(self._segments, thread_name_prefix="reconcile-scan") as pool:
             return list(pool.map(segment, range(self._segments)))
 
-    def scan_favorites(self, progress: Progress = no_progress) -> Tally:
+    def scan_favorites(
+        self, progress: Progress = no_progress, retention: Retention | None = None
+    ) -> Tally:
+        """Every favorite tallied; with a ``retention``, only the day buckets it keeps."""
         parts = self._scan(
-            self.favorites_table, "restaurant_id, created_at", Tally, Tally.add, progress
+            self.favorites_table,
+            "restaurant_id, created_at",
+            lambda: Tally(retention=retention),
+            Tally.add,
+            progress,
         )
         return _merge(parts, Tally(), Tally.merge)
 

@@ -13,15 +13,44 @@ from chalicelib.windows import buckets_for, in_retention, parse_timestamp
 
 Item = Mapping[str, Any]
 
+# Expired day buckets are TTL's to delete (lazily, so they may linger) and the
+# stream writer no longer touches them; neither is drift.
+in_scope = in_retention
+
+
+@dataclass
+class Retention:
+    """Which day buckets a run checks: those still inside retention at ``now``.
+
+    Remembers its answer per day, so a scan asks the calendar once a day
+    bucket, not once a favorite; segments share one (a dict write is atomic).
+    """
+
+    now: float
+    days: int
+    _kept: dict[str, bool] = field(default_factory=dict)
+
+    def keeps(self, bucket: str) -> bool:
+        kept = self._kept.get(bucket)
+        if kept is None:
+            kept = self._kept[bucket] = in_scope(bucket, self.now, self.days)
+        return kept
+
 
 @dataclass
 class Tally:
-    """What every count should be, from Favorites items (a segment's, or merged)."""
+    """What every count should be, from Favorites items (a segment's, or merged).
+
+    Given a ``retention``, it keeps only the day buckets a run checks (ALL and
+    the months always): its memory follows the (restaurant, bucket) pairs
+    checked, not every day of history.
+    """
 
     counts: Counter[CountKey] = field(default_factory=Counter)
     favorites: int = 0
     # Favorites the stream would not count either (bad id, no usable created_at).
     unplaceable: int = 0
+    retention: Retention | None = None
 
     def add(self, item: Item) -> None:
         self.favorites += 1
@@ -35,8 +64,12 @@ class Tally:
         if not is_valid_id(restaurant_id):
             self.unplaceable += 1
             return
-        for bucket in buckets_for(created_at):
-            self.counts[(restaurant_id, bucket)] += 1
+        all_time, month, day = buckets_for(created_at)
+        counts = self.counts
+        counts[(restaurant_id, all_time)] += 1
+        counts[(restaurant_id, month)] += 1
+        if self.retention is None or self.retention.keeps(day):
+            counts[(restaurant_id, day)] += 1
 
     def merge(self, other: Tally) -> Tally:
         self.counts.update(other.counts)
@@ -69,11 +102,6 @@ class CountsSnapshot:
         self.partitions.update(other.partitions)
         self.markers += other.markers
         return self
-
-
-# Expired day buckets are TTL's to delete (lazily, so they may linger) and the
-# stream writer no longer touches them; neither is drift.
-in_scope = in_retention
 
 
 @dataclass(frozen=True)

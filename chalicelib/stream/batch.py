@@ -68,6 +68,7 @@ def process_batch(
             break
         report.chunks += 1
         report.applied += outcome.applied
+        report.counted += outcome.counted
         report.duplicates += outcome.duplicates
         report.retries += outcome.retries
         report.past_retention += outcome.past_retention

@@ -9,8 +9,9 @@ from typing import Any
 from chalicelib import logs
 from chalicelib.metrics import MetricSpace
 from chalicelib.stream.batch import process_batch
+from chalicelib.stream.records import FavoriteEvent
 from chalicelib.stream.writer import CountsWriter
-from chalicelib.tracing import OFF, Tracer
+from chalicelib.tracing import OFF, Span, Tracer
 
 BATCH_MESSAGE = "favorites stream batch"
 
@@ -19,6 +20,16 @@ def remaining_seconds(context: object) -> float | None:
     """Time left in a Lambda invocation, from its context; ``None`` without one."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     return float(remaining()) / 1000 if callable(remaining) else None
+
+
+def link_counted(span: Span, counted: Sequence[FavoriteEvent], now: float) -> None:
+    """Link the batch's span to the trace of each favorite it counted, with the
+    favorite's lag from its ``created_at`` to the count: from a favorite's trace
+    to the batch that counted it, and back."""
+    for event in counted:
+        if event.delta > 0 and event.trace_header:
+            lag = round(max(0.0, now - event.created_at.timestamp()), 3)
+            span.link(event.trace_header, lag_seconds=lag, restaurant_id=event.restaurant_id)
 
 
 def handle_stream_batch(
@@ -49,5 +60,6 @@ def handle_stream_batch(
         )
         for key, value in report.annotations().items():
             span.annotate(key, value)
+        link_counted(span, report.counted, clock())
     logs.reports.info(BATCH_MESSAGE, extra={"fields": report.log_fields(metrics, now)})
     return report.response()

@@ -25,6 +25,8 @@ class FavoriteEvent:
     created_at: datetime
     delta: int
     approximate_creation: float | None = None
+    # An INSERT's: the span that wrote the favorite (chalicelib.favorites.TRACE_ATTRIBUTE).
+    trace_header: str | None = None
 
     def count_keys(self) -> list[CountKey]:
         return [(self.restaurant_id, bucket) for bucket in buckets_for(self.created_at)]
@@ -120,4 +122,5 @@ def parse_record(
         created_at=created_at,
         delta=1 if name == "INSERT" else -1,
         approximate_creation=approximate,
+        trace_header=_string(image, "trace_header") if name == "INSERT" else None,
     )

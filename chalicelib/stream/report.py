@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.metrics import STREAM_METRICS, MetricSpace, embed
+from chalicelib.stream.records import FavoriteEvent
 
 
 @dataclass
@@ -22,6 +23,8 @@ class BatchReport:
     failed_sequence_number: str | None = None
     failure: str | None = None
     poison_event_ids: list[str] = field(default_factory=list)
+    # The events this batch counted, in order (for the trace's links, not the log line).
+    counted: list[FavoriteEvent] = field(default_factory=list)
 
     def response(self) -> dict[str, list[dict[str, str]]]:
         """The partial-batch answer Lambda reads (``ReportBatchItemFailures``)."""

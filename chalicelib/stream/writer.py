@@ -99,6 +99,8 @@ class WriteFailed(Exception):
 class ChunkOutcome:
     applied: int = 0
     duplicates: int = 0
+    # The events this write counted (duplicates, counted before, left out).
+    counted: tuple[FavoriteEvent, ...] = ()
     retries: int = 0
     # Applied events whose day bucket was past retention: only ALL and MONTH counted.
     past_retention: int = 0
@@ -244,6 +246,7 @@ class CountsWriter:
                 attempt += 1
             else:
                 outcome.applied = len(pending)
+                outcome.counted = tuple(pending)
                 outcome.past_retention = sum(
                     event.past_retention(now, self._day_retention_days) for event in pending
                 )

@@ -1,21 +1,29 @@
 // Apollo Client 4 with InMemoryCache against the API: the home screen in one request,
 // both lists paged with the stock relayStylePagination(), and the heart flipped by the
-// mutation payload (and by an optimistic response) with no update() function anywhere.
+// mutation payload (and by an optimistic response) with no update() function anywhere;
+// then the stock PersistedQueryLink: a miss and the document once, hash-only GETs after.
 import assert from 'node:assert/strict';
 import { ApolloClient, HttpLink, InMemoryCache, gql } from '@apollo/client';
+import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
 import { relayStylePagination } from '@apollo/client/utilities';
 import {
+  assertFirstRun,
+  assertHashOnly,
+  conditionalGet,
   countingFetch,
   eventually,
   expectedRanking,
+  recordingFetch,
   rows,
   run,
   settings,
+  sha256,
+  summarize,
   watchConsole,
 } from './common.mjs';
 
 const messages = watchConsole();
-const { url, token, expected } = settings();
+const { url, publicUrl, token, expected } = settings();
 const network = countingFetch(token);
 
 const RESTAURANT = gql`
@@ -75,6 +83,17 @@ const UNFAVORITE = gql`
   ${RESTAURANT}
 `;
 
+// What a signed-out screen asks: public fields only. Named for this client, as the
+// module's scripts share one document store and each first run must be a miss.
+const APOLLO_RANKING = gql`
+  query ApolloRanking($first: Int!) {
+    topRestaurants(first: $first) {
+      edges { cursor rank favoriteCount node { id favoriteCount } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`;
+
 const client = new ApolloClient({
   link: new HttpLink({ uri: url, fetch: network.fetch }),
   // Sent as apollographql-client-name / -version headers, as an app's client would send them.
@@ -105,6 +124,65 @@ function optimistic(mutation, id, hearted) {
         favoriteCount: current.favoriteCount + (hearted ? 1 : -1),
       },
     },
+  };
+}
+
+/** A brand-new client (its own cache) with the stock PersistedQueryLink before the HttpLink. */
+function persistedClient(network, uri) {
+  return new ApolloClient({
+    link: new PersistedQueryLink({ sha256, useGETForHashedQueries: true }).concat(
+      new HttpLink({ uri, fetch: network.fetch }),
+    ),
+    cache: new InMemoryCache(),
+  });
+}
+
+/** What a query's run sent: the exchanges recorded since `from`. */
+async function queried(apollo, network, options) {
+  const from = network.exchanges.length;
+  const result = await apollo.query(options);
+  assert.equal(result.error, undefined, `${result.error}`);
+  return { data: result.data, sent: network.exchanges.slice(from) };
+}
+
+/** The home screen twice and from a new client, then a signed-out ranking by hash alone. */
+async function persistedQueries() {
+  const { rankingPage, favoritesPage } = expected;
+  const home = {
+    query: HOME,
+    variables: { rankingFirst: rankingPage, favoritesFirst: favoritesPage },
+  };
+  const network = recordingFetch(token);
+  const apollo = persistedClient(network, url);
+  const first = await queried(apollo, network, home);
+  const hash = assertFirstRun(first.sent, 'home, first run');
+  assert.deepEqual(
+    rows(first.data.topRestaurants.edges),
+    expectedRanking(expected).slice(0, rankingPage),
+  );
+  const again = await queried(apollo, network, { ...home, fetchPolicy: 'network-only' });
+  assertHashOnly(again.sent, hash, 'home, second run');
+  const otherNetwork = recordingFetch(token);
+  const other = await queried(persistedClient(otherNetwork, url), otherNetwork, home);
+  assertHashOnly(other.sent, hash, 'home, a new client');
+  assert.deepEqual(other.data, first.data, 'the same screen by hash alone');
+  // The signed-in screen holds the viewer's hearts: never for a shared cache.
+  assert.equal(other.sent[0].cacheControl, 'private, no-store');
+  assert.equal(other.sent[0].etag, null);
+
+  const ranking = { query: APOLLO_RANKING, variables: { first: rankingPage } };
+  const signedOut = recordingFetch(null);
+  const publicHash = assertFirstRun(
+    (await queried(persistedClient(signedOut, publicUrl), signedOut, ranking)).sent,
+    'signed-out ranking, first run',
+  );
+  const later = recordingFetch(null);
+  const fresh = await queried(persistedClient(later, publicUrl), later, ranking);
+  assertHashOnly(fresh.sent, publicHash, 'signed-out ranking, a new client');
+  return {
+    homeRequests: [...network.exchanges, ...otherNetwork.exchanges].map(summarize),
+    publicRequests: [...signedOut.exchanges, ...later.exchanges].map(summarize),
+    publicCaching: await conditionalGet(fresh.sent[0]),
   };
 }
 
@@ -193,6 +271,7 @@ run('apollo', messages, async () => {
   assert.equal(network.counts.Home, homeRequests, 'no refetch of the home screen');
   subscription.unsubscribe();
   return {
+    persisted: await persistedQueries(),
     requests: network.counts,
     ranking: screen.topRestaurants.edges.map((edge) => edge.node.id),
     favorites: screen.viewer.favorites.edges.map((edge) => edge.node.id),

@@ -1,25 +1,33 @@
 // urql 6 (@urql/core) with graphcache 9 against the API: the home screen in one request,
 // both lists paged with the stock relayPagination(), the heart flipped by the mutation
 // payload alone (no `updates`), an optimistic response through graphcache's `optimistic`
-// config, and not one graphcache warning (the schema is given, so it checks the most).
+// config, and not one graphcache warning (the schema is given, so it checks the most);
+// then the stock persistedExchange: a miss and the document once, hash-only GETs after.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Client, fetchExchange, gql } from '@urql/core';
 import { cacheExchange } from '@urql/exchange-graphcache';
 import { relayPagination } from '@urql/exchange-graphcache/extras';
+import { persistedExchange } from '@urql/exchange-persisted';
 import { buildSchema, introspectionFromSchema } from 'graphql';
 import {
+  assertFirstRun,
+  assertHashOnly,
+  conditionalGet,
   countingFetch,
   eventually,
   expectedRanking,
+  recordingFetch,
   rows,
   run,
   settings,
+  sha256,
+  summarize,
   watchConsole,
 } from './common.mjs';
 
 const messages = watchConsole();
-const { url, token, expected } = settings();
+const { url, publicUrl, token, expected } = settings();
 const schema = introspectionFromSchema(
   buildSchema(readFileSync(new URL('../../schema.graphql', import.meta.url), 'utf8')),
 );
@@ -106,10 +114,21 @@ const tap = (hearted) => (args, cache) => ({
   },
 });
 
-/** A client as an app builds it; `optimistic` adds optimistic responses (graphcache: per client). */
-function makeClient(network, optimistic) {
+/**
+ * A client as an app builds it; `optimistic` adds optimistic responses (graphcache: per
+ * client); `persisted` puts the stock persistedExchange before the fetchExchange.
+ */
+function makeClient(network, optimistic, { persisted = false, endpoint = url } = {}) {
+  const persisting = persisted
+    ? [
+        persistedExchange({
+          preferGetForPersistedQueries: true,
+          generateHash: async (query) => sha256(query),
+        }),
+      ]
+    : [];
   return new Client({
-    url,
+    url: endpoint,
     fetch: network.fetch,
     exchanges: [
       cacheExchange({
@@ -125,6 +144,7 @@ function makeClient(network, optimistic) {
           }
         },
       }),
+      ...persisting,
       fetchExchange,
     ],
   });
@@ -151,6 +171,67 @@ async function send(client, document, variables) {
   const name = result.operation.query.definitions[0].name.value;
   assert.equal(result.error, undefined, `${name}: ${result.error}`);
   return result.data;
+}
+
+// What a signed-out screen asks: public fields only. Named for this client, as the
+// module's scripts share one document store and each first run must be a miss.
+const URQL_RANKING = gql`
+  query UrqlRanking($first: Int!) {
+    topRestaurants(first: $first) {
+      edges { cursor rank favoriteCount node { id favoriteCount } }
+      pageInfo { ...Page }
+    }
+  }
+  ${PAGE_INFO}
+`;
+
+/** What a query's run sent: the exchanges recorded since `from`. */
+async function queried(client, network, document, variables, context) {
+  const from = network.exchanges.length;
+  const result = await client.query(document, variables, context).toPromise();
+  assert.equal(result.error, undefined, `${result.error}`);
+  return { data: result.data, sent: network.exchanges.slice(from) };
+}
+
+/** The home screen twice and from a new client, then a signed-out ranking by hash alone. */
+async function persistedQueries() {
+  const { rankingPage, favoritesPage } = expected;
+  const variables = { rankingFirst: rankingPage, favoritesFirst: favoritesPage };
+  const network = recordingFetch(token);
+  const client = makeClient(network, false, { persisted: true });
+  const first = await queried(client, network, HOME, variables);
+  const hash = assertFirstRun(first.sent, 'home, first run');
+  assert.deepEqual(
+    rows(first.data.topRestaurants.edges),
+    expectedRanking(expected).slice(0, rankingPage),
+  );
+  const again = await queried(client, network, HOME, variables, { requestPolicy: 'network-only' });
+  assertHashOnly(again.sent, hash, 'home, second run');
+  const otherNetwork = recordingFetch(token);
+  const otherClient = makeClient(otherNetwork, false, { persisted: true });
+  const other = await queried(otherClient, otherNetwork, HOME, variables);
+  assertHashOnly(other.sent, hash, 'home, a new client');
+  assert.deepEqual(rows(other.data.topRestaurants.edges), rows(first.data.topRestaurants.edges));
+  // The signed-in screen holds the viewer's hearts: never for a shared cache.
+  assert.equal(other.sent[0].cacheControl, 'private, no-store');
+  assert.equal(other.sent[0].etag, null);
+
+  const ranking = { first: rankingPage };
+  const signedOut = recordingFetch(null);
+  const publicClient = makeClient(signedOut, false, { persisted: true, endpoint: publicUrl });
+  const publicHash = assertFirstRun(
+    (await queried(publicClient, signedOut, URQL_RANKING, ranking)).sent,
+    'signed-out ranking, first run',
+  );
+  const later = recordingFetch(null);
+  const laterClient = makeClient(later, false, { persisted: true, endpoint: publicUrl });
+  const fresh = await queried(laterClient, later, URQL_RANKING, ranking);
+  assertHashOnly(fresh.sent, publicHash, 'signed-out ranking, a new client');
+  return {
+    homeRequests: [...network.exchanges, ...otherNetwork.exchanges].map(summarize),
+    publicRequests: [...signedOut.exchanges, ...later.exchanges].map(summarize),
+    publicCaching: await conditionalGet(fresh.sent[0]),
+  };
 }
 
 run('urql', messages, async () => {
@@ -240,6 +321,7 @@ run('urql', messages, async () => {
   assert.equal(optimisticNetwork.counts.Home, 1, 'no refetch of the home screen');
   second.close();
   return {
+    persisted: await persistedQueries(),
     requests: network.counts,
     optimisticRequests: optimisticNetwork.counts,
     ranking: ranking.edges.map((edge) => edge.node.id),

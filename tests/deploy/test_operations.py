@@ -155,9 +155,15 @@ def test_the_alarms_an_operator_needs(packaged: Package) -> None:
     assert age["Threshold"] == ops.iterator_age_alarm_seconds * 1000  # milliseconds
     assert age["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
 
-    (queue,) = _reading(packaged, "AWS/SQS", "ApproximateNumberOfMessagesVisible")
-    assert queue["metric"]["dimensions"] == {"QueueName": config.failure_queue_name}
-    assert queue["Threshold"] == 1  # any message
+    queues = {
+        a["metric"]["dimensions"]["QueueName"]: a
+        for a in _reading(packaged, "AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    }
+    # The stream's failure queue and the erasure dead-letter queue: any message.
+    assert set(queues) == {config.failure_queue_name, config.erasure_dead_letter_queue_name}
+    for queue in queues.values():
+        assert queue["Threshold"] == 1
+        assert queue["metric"]["stat"] == "Maximum"
 
     for metric in ("Errors", "Throttles"):
         read = {
@@ -177,6 +183,8 @@ def test_the_alarms_an_operator_needs(packaged: Package) -> None:
     assert poison["Threshold"] == 1
     (drift,) = _reading(packaged, namespace, "drift")
     assert _reading(packaged, namespace, "misplaced")[0]["AlarmName"] == drift["AlarmName"]
+    # Differences that moved by the re-check are a busy stream, not drift: no alarm.
+    assert _reading(packaged, namespace, "in_flight") == []
 
     (errors_5xx,) = _reading(packaged, "AWS/ApiGateway", "5XXError")
     # The dimensions API Gateway publishes: the REST API's name and the stage.
@@ -229,6 +237,14 @@ def test_the_dashboard_shows_every_alarm(packaged: Package) -> None:
                 # Every metric an expression names is a row of the same widget.
                 named = set(re.findall(r"\b([a-z][a-z0-9_]*)\b", row[-1]["expression"]))
                 assert named - {"fill", "if", "and"} <= ids, (widget["properties"]["title"], row)
+
+
+def test_the_dashboard_draws_the_reconciliations_differences_in_flight(packaged: Package) -> None:
+    (dashboard,) = _by_type(packaged)["AWS::CloudWatch::Dashboard"].values()
+    body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(body.replace("${AWS::Region}", "us-east-1"))["widgets"]
+    drawn = {row[1] for w in widgets for row in w["properties"]["metrics"] if len(row) > 2}
+    assert {"in_flight", "drift", "unsettled"} <= drawn
 
 
 def _as_alarm_query(row: list[Any]) -> dict[str, Any]:

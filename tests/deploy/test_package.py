@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.settings import DEV_CURSOR_SECRET
+from chalicelib.settings import DEV_CURSOR_SECRET, from_env
 from infra import logs, tables
 from infra import template as merge
 from infra.package import (
@@ -47,7 +47,11 @@ def _walk(node: Any) -> list[Any]:
 def test_tables_are_exactly_the_infra_definitions(packaged: Package) -> None:
     resources = _resources(packaged)
     config = stage(packaged.stage)
-    names = {"FavoritesTable": config.favorites_table, "FavoriteCountsTable": config.counts_table}
+    names = {
+        "FavoritesTable": config.favorites_table,
+        "FavoriteCountsTable": config.counts_table,
+        "PersistedDocumentsTable": config.documents_table,
+    }
     definitions = tables.resources()
     assert {k for k, v in resources.items() if v["Type"] == "AWS::DynamoDB::Table"} == set(names)
     for logical_id, name in names.items():
@@ -58,7 +62,7 @@ def test_tables_are_exactly_the_infra_definitions(packaged: Package) -> None:
         request = tables.create_table_request(logical_id, name)
         properties = resources[logical_id]["Properties"]
         for key in ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes", "BillingMode"):
-            assert request[key] == properties[key]
+            assert request.get(key) == properties.get(key)
 
 
 def test_table_settings(packaged: Package) -> None:
@@ -222,6 +226,63 @@ def test_failure_queue(packaged: Package) -> None:
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
 
 
+def test_erasure_queue_dead_letters_and_who_may_send(packaged: Package) -> None:
+    config = stage(packaged.stage)
+    resources = packaged.transformed()["Resources"]
+    queue = resources[merge.ERASURE_QUEUE]["Properties"]
+    assert queue["QueueName"] == config.erasure_queue_name
+    # A message is received at most this often, then kept 14 days in the dead letters.
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [merge.ERASURE_DEAD_LETTERS, "Arn"]},
+        "maxReceiveCount": merge.ERASURE_MAX_RECEIVES,
+    }
+    assert queue["VisibilityTimeout"] >= 6 * config.timeout("erase_favorites")
+    dead = resources[merge.ERASURE_DEAD_LETTERS]["Properties"]
+    assert dead["QueueName"] == config.erasure_dead_letter_queue_name
+    assert dead["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert queue["SqsManagedSseEnabled"] is True
+    assert dead["SqsManagedSseEnabled"] is True
+    # The function reads the stack's queue, one message at a time, answering per message.
+    (mapping,) = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        and r["Properties"]["FunctionName"] == {"Ref": merge.ERASE_FUNCTION}
+    ]
+    assert mapping["EventSourceArn"] == {"Fn::Sub": "${ErasureQueue.Arn}"}
+    assert mapping["BatchSize"] == 1
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # Only the account service's role sends: allowed to it, denied to every
+    # other principal; with no sender given, denied to everybody.
+    parameter = packaged.template()["Parameters"][merge.ERASURE_SENDER]
+    assert parameter["Default"] == ""
+    assert re.fullmatch(parameter["AllowedPattern"], "arn:aws:iam::123456789012:role/accounts")
+    assert not re.fullmatch(parameter["AllowedPattern"], "arn:aws:iam::123456789012:root")
+    assert not re.fullmatch(parameter["AllowedPattern"], "*")
+    policy = resources[merge.ERASURE_QUEUE_POLICY]["Properties"]
+    assert policy["Queues"] == [{"Ref": merge.ERASURE_QUEUE}]
+    allow, deny = policy["PolicyDocument"]["Statement"]
+    condition, allowed, absent = allow["Fn::If"]
+    assert condition == merge.HAS_ERASURE_SENDER
+    assert absent == {"Ref": "AWS::NoValue"}
+    assert allowed["Effect"] == "Allow"
+    assert allowed["Principal"] == {"AWS": {"Ref": merge.ERASURE_SENDER}}
+    assert allowed["Action"] == "sqs:SendMessage"
+    condition, deny_others, deny_all = deny["Fn::If"]
+    assert condition == merge.HAS_ERASURE_SENDER
+    for statement in (deny_others, deny_all):
+        assert statement["Effect"] == "Deny"
+        assert statement["Principal"] == "*"
+        assert statement["Action"] == "sqs:SendMessage"
+        assert statement["Resource"] == {"Fn::GetAtt": [merge.ERASURE_QUEUE, "Arn"]}
+    assert deny_others["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": {"Ref": merge.ERASURE_SENDER}}
+    }
+    assert "Condition" not in deny_all
+    outputs = packaged.template()["Outputs"]
+    assert outputs["ErasureQueueUrl"] == {"Value": {"Ref": merge.ERASURE_QUEUE}}
+
+
 def test_every_role_carries_its_functions_policy_narrowed_to_the_stack(
     packaged: Package,
 ) -> None:
@@ -314,8 +375,13 @@ def test_sam_expands_to_the_intended_cloudformation(packaged: Package) -> None:
     by_type: dict[str, list[dict[str, Any]]] = {}
     for resource in resources.values():
         by_type.setdefault(resource["Type"], []).append(resource)
-    (mapping,) = by_type["AWS::Lambda::EventSourceMapping"]
-    properties = mapping["Properties"]
+    # The stream's mapping; the erasure queue's is checked by its own test.
+    mappings = {
+        m["Properties"]["FunctionName"]["Ref"]: m
+        for m in by_type["AWS::Lambda::EventSourceMapping"]
+    }
+    assert set(mappings) == {merge.STREAM_FUNCTION, merge.ERASE_FUNCTION}
+    properties = mappings[merge.STREAM_FUNCTION]["Properties"]
     assert properties["EventSourceArn"] == {"Fn::GetAtt": ["FavoritesTable", "StreamArn"]}
     assert properties["FunctionName"] == {"Ref": merge.STREAM_FUNCTION}
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -361,7 +427,11 @@ def test_zip_holds_the_app_and_runtime_dependencies_only(packaged: Package) -> N
     dev_only = ("pytest", "_pytest", "moto", "mypy", "ruff", "cfnlint", "mypy_boto3_dynamodb")
     for package_name in dev_only:
         assert package_name not in tops
-    for runtime in ("strawberry", "graphql", "aws_xray_sdk", "boto3", "botocore"):
+    # The stage's tracing backend only (tests/deploy/test_shipped_tracing.py).
+    tracer = {"opentelemetry": "opentelemetry", "xray-sdk": "aws_xray_sdk"}[
+        from_env(stage(packaged.stage).environment).tracing_backend
+    ]
+    for runtime in ("strawberry", "graphql", tracer, "boto3", "botocore"):
         assert runtime in tops
     assert not any(name.endswith("conftest.py") for name in names)
     # Bytecode only as shipped: one .pyc beside each .py (tests/deploy/test_shipped_zip.py).

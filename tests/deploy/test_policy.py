@@ -39,6 +39,7 @@ ADAPTERS: dict[str, dict[str, set[Target]]] = {
         "batch_get_item": {("counts", None)},
         "query": {("counts", BY_COUNT_INDEX)},
     },
+    "DocumentStore": {"get_item": {("documents", None)}, "put_item": {("documents", None)}},
     "CountsWriter": {"transact_write_items": {("counts", None)}},
     "ReconcileStore": {
         "scan": {("favorites", None), ("counts", None)},
@@ -47,13 +48,19 @@ ADAPTERS: dict[str, dict[str, set[Target]]] = {
         "get_item": {("counts", None)},
         "update_item": {("counts", None)},
     },
+    # A user's index pages, then one delete per favorite (ALL_OLD says which existed).
+    "ErasureStore": {
+        "query": {("favorites", BY_USER_INDEX)},
+        "delete_item": {("favorites", None)},
+    },
 }
 # The adapters each Lambda function reaches (app.py -> chalicelib/services.py;
 # test_each_function_reaches_exactly_its_adapters checks it).
 FUNCTION_ADAPTERS = {
-    API_HANDLER: {"FavoritesStore", "RankingStore"},
+    API_HANDLER: {"DocumentStore", "FavoritesStore", "RankingStore"},
     "aggregate_favorites": {"CountsWriter"},
     "reconcile_counts": {"ReconcileStore"},
+    "erase_favorites": {"ErasureStore"},
 }
 # TransactWriteItems is authorised per action inside it.
 TRANSACT_ACTIONS = {
@@ -233,10 +240,11 @@ def test_each_function_reaches_exactly_its_adapters():
 
 def test_the_reach_analysis_follows_members_and_the_views_stores():
     # The routes reach the stores only through the view; the stream handler its writer.
-    assert reached_adapters({"view"}) == {"FavoritesStore", "RankingStore"}
+    assert reached_adapters({"view"}) == {"DocumentStore", "FavoritesStore", "RankingStore"}
     assert reached_adapters({"counts_writer", "metric_space"}) == {"CountsWriter"}
     assert reached_adapters({"reconciler"}) == {"ReconcileStore"}
-    assert _api_store_calls() == {"favorites", "rankings"}
+    assert reached_adapters({"eraser", "metric_space"}) == {"ErasureStore"}
+    assert _api_store_calls() == {"documents", "favorites", "rankings"}
 
 
 def _operation_names() -> dict[str, str]:
@@ -259,7 +267,11 @@ def _transaction_actions() -> set[str]:
 
 def expected_dynamodb_grants(stage_name: str, function: str) -> set[Grant]:
     config = stage(stage_name)
-    table_names = {"favorites": config.favorites_table, "counts": config.counts_table}
+    table_names = {
+        "favorites": config.favorites_table,
+        "counts": config.counts_table,
+        "documents": config.documents_table,
+    }
     operations = _operation_names()
     grants: set[Grant] = set()
     for cls, method in client_calls():
@@ -336,6 +348,13 @@ def test_everything_else_granted_is_tracing_its_log_group_and_the_failure_queue(
     if function == "aggregate_favorites":
         # Lambda sends the batches it gives up on with the function's role.
         expected.add(("sqs:SendMessage", f"arn:aws:sqs:*:*:{config.failure_queue_name}"))
+    if function == "erase_favorites":
+        # Lambda's poller reads and deletes the erasure messages with the function's role.
+        queue = f"arn:aws:sqs:*:*:{config.erasure_queue_name}"
+        expected |= {
+            (action, queue)
+            for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+        }
     assert others == expected
 
 

@@ -27,8 +27,18 @@ import boto3
 import pytest
 
 from chalicelib.aws import DEPLOYED_SERVICES
-from infra.package import Package
-from infra.shipped_zip import ShipError, check_imports_kept, check_interpreter, runtime_of, ship_zip
+from chalicelib.settings import TRACING_BACKENDS, from_env
+from devtools.xray_daemon import XRayDaemon
+from infra.package import Package, package
+from infra.shipped_zip import (
+    ShipError,
+    _dropped,
+    check_imports_kept,
+    check_interpreter,
+    runtime_of,
+    ship_zip,
+)
+from infra.stages import ROOT, stage
 from infra.tables import TableNames, ensure_tables
 from local.dynamodb_local import free_port
 from tests.support import stream_event, stream_record
@@ -152,7 +162,8 @@ def _run_as_lambda(folder: Path, endpoint: str, restaurant: str) -> dict[str, An
         "FAVORITE_COUNTS_TABLE": TABLES.counts,
         "FAVORITES_STREAM_ARN": STREAM_ARN,
         "DYNAMODB_ENDPOINT_URL": endpoint,
-        # As in Lambda, where active tracing loads the X-Ray SDK.
+        # As in Lambda, where active tracing loads the stage's tracing backend
+        # (tests/deploy/test_shipped_tracing.py reads what it sends).
         "TRACING_ENABLED": "true",
     }
     record = stream_record(
@@ -215,7 +226,11 @@ def test_both_paths_run_read_only_from_the_zip_on_its_own_bytecode(
         "strawberry.chalice",
     ):
         assert expected in from_zip
-    for expected in ("botocore.client", "aws_xray_sdk.core", "graphql.execution"):
+    tracer = {
+        "opentelemetry": "opentelemetry.sdk.trace",
+        "xray-sdk": "aws_xray_sdk.core",
+    }[from_env(stage(packaged.stage).environment).tracing_backend]
+    for expected in ("botocore.client", tracer, "graphql.execution"):
         assert expected in from_zip
 
     # No module of the zip was compiled from source: every one used its shipped .pyc.
@@ -269,7 +284,10 @@ def test_zip_leaves_out_what_no_function_loads(packaged: Package) -> None:
 
     services = {name.split("/")[2] for name in names if name.startswith("botocore/data/")}
     services = {service for service in services if not service.endswith(".json")}
-    assert services == set(DEPLOYED_SERVICES) == {"dynamodb", "xray"}
+    assert set(DEPLOYED_SERVICES) == {"dynamodb", "xray"}
+    # xray: the X-Ray SDK's sampling client, shipped with that tracing backend only.
+    xray_sdk = from_env(stage(packaged.stage).environment).tracing_backend == "xray-sdk"
+    assert services == ({"dynamodb", "xray"} if xray_sdk else {"dynamodb"})
     assert not present("botocore/data/ec2/")
     assert not present("botocore/data/dynamodbstreams/")  # only the local stack reads streams
     for shared in ("endpoints.json", "partitions.json", "sdk-default-configuration.json"):
@@ -284,8 +302,13 @@ def test_zip_leaves_out_what_no_function_loads(packaged: Package) -> None:
     assert not present("strawberry/codegen/")
     for used in ("strawberry/chalice/", "strawberry/federation/", "strawberry/static/"):
         assert present(used), used
-    assert not present("aws_xray_sdk/ext/django/")
-    assert present("aws_xray_sdk/ext/botocore/")
+    if xray_sdk:
+        assert not present("aws_xray_sdk/ext/django/")
+        assert present("aws_xray_sdk/ext/botocore/")
+        assert "opentelemetry" not in tops
+    else:  # tests/deploy/test_shipped_tracing.py says more
+        assert "aws_xray_sdk" not in tops
+        assert present("opentelemetry/sdk/trace/")
     assert "packaging" not in tops
     assert not any(name.endswith(".pyi") or name.split("/")[0].endswith("-stubs") for name in names)
 
@@ -293,7 +316,10 @@ def test_zip_leaves_out_what_no_function_loads(packaged: Package) -> None:
 def test_zip_keeps_the_sdk_versions_the_tests_ran_against(packaged: Package) -> None:
     with zipfile.ZipFile(packaged.zip_path) as archive:
         tops = {name.split("/", 1)[0] for name in archive.namelist()}
-    for distribution in ("boto3", "botocore", "strawberry_graphql", "aws_xray_sdk"):
+    tracer = {"opentelemetry": "opentelemetry_sdk", "xray-sdk": "aws_xray_sdk"}[
+        from_env(stage(packaged.stage).environment).tracing_backend
+    ]
+    for distribution in ("boto3", "botocore", "strawberry_graphql", tracer):
         version = importlib.metadata.version(distribution)
         assert f"{distribution}-{version}.dist-info" in tops
 
@@ -334,3 +360,145 @@ def test_packaging_refuses_to_drop_a_module_the_app_imports(tmp_path: Path) -> N
     (tmp_path / "chalicelib" / "django.py").write_text("from strawberry.django import views\n")
     with pytest.raises(ShipError, match=r"strawberry\.django"):
         check_imports_kept(tmp_path)
+
+
+# The zip traced as Lambda runs it ---------------------------------------------
+# Each zip carries one tracing backend: the stage's (``dev``, as ``make package``
+# builds it) and the same stage packaged with the other backend, so that either
+# is known to fit and to work. Started read-only with Lambda's environment:
+# tracing on (``AWS_LAMBDA_FUNCTION_NAME``), ``LAMBDA_TASK_ROOT``, a trace header
+# and ``AWS_XRAY_DAEMON_ADDRESS`` pointing at a stand-in daemon, which must
+# receive the invocation's spans.
+
+ROOT_ID, PARENT = "1-69300000-0000000000000000000000aa", "00000000000000aa"
+TRACED_CHILD = """
+import json, sys
+request = json.loads(sys.stdin.read())
+sys.path.insert(0, request["folder"])
+import app
+print(json.dumps(app.aggregate_favorites(request["stream"], None)))
+libraries = ("aws_xray_sdk", "opentelemetry", "google", "wrapt")
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules} & set(libraries))))
+"""
+
+
+@pytest.fixture(scope="module")
+def zips(
+    packages: dict[str, Package], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Package]:
+    """Per tracing backend, the dev stage's zip carrying it."""
+    built = {from_env(stage("dev").environment).tracing_backend: packages["dev"]}
+    for backend in TRACING_BACKENDS:
+        if backend not in built:
+            dist = tmp_path_factory.mktemp(backend)
+            built[backend] = package("dev", dist, tracing_backend=backend)
+    return built
+
+
+@pytest.fixture(params=TRACING_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_the_zip_carries_one_tracing_backend_and_fits(zips: dict[str, Package], backend: str):
+    packaged = zips[backend]
+    assert packaged.zip_path.stat().st_size <= MAX_ZIP_BYTES
+    with zipfile.ZipFile(packaged.zip_path) as archive:
+        names = set(archive.namelist())
+    tops = {name.split("/", 1)[0] for name in names}
+    if backend == "xray-sdk":
+        assert {"aws_xray_sdk", "wrapt"} <= tops
+        assert not tops & {"opentelemetry", "google"}
+        return
+    assert not tops & {"aws_xray_sdk", "wrapt"}
+    assert not any(name.startswith("botocore/data/xray/") for name in names)
+    for loaded in (
+        "opentelemetry/sdk/trace/__init__.py",
+        "opentelemetry/sdk/trace/export/__init__.py",
+        "opentelemetry/exporter/otlp/proto/common/_internal/trace_encoder/__init__.py",
+        "opentelemetry/proto/collector/trace/v1/trace_service_pb2.py",
+        "opentelemetry/propagators/aws/aws_xray_propagator.py",
+        "opentelemetry/semconv/_incubating/attributes/otel_attributes.py",
+        "google/protobuf/internal/builder.py",
+    ):
+        assert loaded in names, loaded
+    for unused in (
+        "opentelemetry/sdk/metrics/__init__.py",
+        "opentelemetry/sdk/_logs/__init__.py",
+        "opentelemetry/proto/metrics/v1/metrics_pb2.py",
+        "opentelemetry/semconv/_incubating/attributes/http_attributes.py",
+    ):
+        assert unused not in names, unused
+
+
+def test_the_zip_sends_the_invocations_spans_to_lambdas_daemon(
+    zips: dict[str, Package], backend: str, tmp_path: Path, dynamodb_endpoint: str
+) -> None:
+    packaged = zips[backend]
+    folder = _unpack(packaged.zip_path, tmp_path / "task")
+    record = stream_record(
+        "INSERT", f"traced-{backend}", "u1", "2026-11-23T10:00:00Z", stream_arn=STREAM_ARN
+    )
+    try:
+        with XRayDaemon() as daemon:
+            env = {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "STAGE": "shipped",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                "FAVORITES_TABLE": TABLES.favorites,
+                "FAVORITE_COUNTS_TABLE": TABLES.counts,
+                "FAVORITES_STREAM_ARN": STREAM_ARN,
+                "DYNAMODB_ENDPOINT_URL": dynamodb_endpoint,
+                "TRACING_BACKEND": backend,
+                # What Lambda sets for a function with active tracing.
+                "AWS_LAMBDA_FUNCTION_NAME": "favorites-shipped-aggregate",
+                "LAMBDA_TASK_ROOT": str(folder),
+                "_X_AMZN_TRACE_ID": f"Root={ROOT_ID};Parent={PARENT};Sampled=1",
+                "AWS_XRAY_DAEMON_ADDRESS": daemon.address,
+            }
+            done = subprocess.run(
+                [sys.executable, "-I", "-S", "-B", "-c", TRACED_CHILD],
+                input=json.dumps({"folder": str(folder), "stream": stream_event([record])}),
+                cwd=folder,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+            nodes = daemon.wait_for(ROOT_ID, count=2)
+    finally:
+        _make_writable(folder)
+    answer, loaded = (json.loads(line) for line in done.stdout.splitlines()[-2:])
+    assert answer == {"batchItemFailures": []}
+    expected = {"opentelemetry": ["google", "opentelemetry"], "xray-sdk": ["aws_xray_sdk", "wrapt"]}
+    assert loaded == expected[backend]
+    (batch,) = [node for node in nodes if node.parent_id == PARENT]
+    assert batch.name == "aggregate_favorites"
+    assert batch.annotations["applied"] == 1
+    assert [node.name for node in nodes if node.parent_id == batch.id] == [
+        "DynamoDB.TransactWriteItems"
+    ]
+
+
+def test_each_backend_leaves_the_others_packages_out() -> None:
+    xray_model = "botocore/data/xray/2016-04-12/service-2.json.gz"
+    for name in ("aws_xray_sdk/core/__init__.py", "wrapt-1.17.2.dist-info/METADATA", xray_model):
+        assert _dropped(name, "opentelemetry"), name
+        assert _dropped(name, "xray-sdk") is None, name
+    for name in (
+        "opentelemetry/sdk/trace/__init__.py",
+        "opentelemetry_sdk-1.45.2.dist-info/METADATA",
+        "google/protobuf/message.py",
+        "protobuf-7.36.2.dist-info/METADATA",
+    ):
+        assert _dropped(name, "xray-sdk"), name
+        assert _dropped(name, "opentelemetry") is None, name
+    # The app imports both libraries (in chalicelib/tracing.py); either zip is complete.
+    for backend in ("opentelemetry", "xray-sdk"):
+        check_imports_kept(ROOT, backend)

@@ -11,7 +11,7 @@ from moto import mock_aws
 from chalicelib.services import Services
 from chalicelib.settings import Settings
 from infra.tables import TableNames, ensure_tables
-from tests.support import COUNTS_TABLE, FAVORITES_TABLE
+from tests.support import COUNTS_TABLE, DOCUMENTS_TABLE, FAVORITES_TABLE
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def services(settings: Settings) -> Iterator[Services]:
     """The test's composition object on moto's DynamoDB, with fresh tables."""
     with mock_aws():
         built = Services(settings)
-        ensure_tables(built.dynamodb(), TableNames(FAVORITES_TABLE, COUNTS_TABLE))
+        ensure_tables(built.dynamodb(), TableNames(FAVORITES_TABLE, COUNTS_TABLE, DOCUMENTS_TABLE))
         yield built
 
 

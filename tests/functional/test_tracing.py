@@ -1,8 +1,9 @@
 """X-Ray, verified: the segments a GraphQL mutation and a stream batch really emit.
 
-The recorder is the SDK's own (the app's tracer's, through chalicelib.tracing,
-the only module that imports aws_xray_sdk) with its emitter swapped for an
-in-memory one, so every entity that would go to the X-Ray daemon is caught and read back as JSON.
+The recorder is the SDK's own (the app's tracer's ``xray-sdk`` backend, through
+chalicelib.tracing) with its emitter swapped for an in-memory one, so every
+entity that would go to the X-Ray daemon is caught and read back as JSON. Both
+backends as Lambda runs them, against a UDP daemon: test_tracing_backends.py.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -33,8 +34,9 @@ class MemoryEmitter:
 @pytest.fixture
 def xray(serve: Any) -> Iterator[tuple[Any, MemoryEmitter]]:
     # Lambda turns tracing on (AWS_LAMBDA_FUNCTION_NAME); here we say so.
-    services = serve(TRACING_ENABLED="true")
-    recorder = services.tracer.recorder  # the SDK's one recorder, patched into botocore
+    services = serve(TRACING_ENABLED="true", TRACING_BACKEND="xray-sdk")
+    # The SDK's one recorder, patched into botocore.
+    recorder = cast(Any, services.tracer.backend).recorder
     emitter = MemoryEmitter()
     original = recorder.emitter
     recorder.emitter = emitter
@@ -145,7 +147,8 @@ def test_a_stream_batch_records_its_report_and_the_transaction(xray, client, dyn
     assert batch["annotations"]["applied"] == 0
 
 
-def test_outside_lambda_tracing_is_off_and_the_sdk_stays_unloaded():
+@pytest.mark.parametrize("backend", ["xray-sdk", "opentelemetry"])
+def test_outside_lambda_tracing_is_off_and_the_sdk_stays_unloaded(backend):
     import subprocess
     import sys
 
@@ -155,9 +158,17 @@ def test_outside_lambda_tracing_is_off_and_the_sdk_stays_unloaded():
         "with tracer.subsegment('x', a=1) as span: span.annotate('b', 2)\n"
         "tracer.instrument_aws()\n"
         "assert not tracer.enabled\n"
-        "assert not any(m.startswith('aws_xray_sdk') for m in sys.modules), 'loaded'\n"
+        "assert tracer.trace_header() is None\n"
+        "libraries = ('aws_xray_sdk', 'opentelemetry', 'google')\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in libraries]\n"
+        "assert not loaded, loaded\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "STAGE": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "STAGE": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TRACING_BACKEND": backend,
+    }
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
     )

@@ -19,7 +19,7 @@ from chalicelib.settings import Settings
 from infra.tables import TableNames, ensure_tables, stream_arn
 from local.dynamodb_local import DynamoDBLocal, free_port, java
 from local.stream_worker import StreamWorker, lambda_record
-from tests.support import COUNTS_TABLE, FAVORITES_TABLE, skip_unless_ci
+from tests.support import COUNTS_TABLE, DOCUMENTS_TABLE, FAVORITES_TABLE, skip_unless_ci
 
 
 @pytest.fixture(scope="session")
@@ -42,11 +42,11 @@ def services(settings: Settings) -> Services:
     """The test's composition object, with fresh tables created from infra/tables.json."""
     built = Services(settings)
     client = built.dynamodb()
-    for name in (FAVORITES_TABLE, COUNTS_TABLE):
+    for name in (FAVORITES_TABLE, COUNTS_TABLE, DOCUMENTS_TABLE):
         if name in client.list_tables()["TableNames"]:
             client.delete_table(TableName=name)
             client.get_waiter("table_not_exists").wait(TableName=name)
-    ensure_tables(client, TableNames(FAVORITES_TABLE, COUNTS_TABLE))
+    ensure_tables(client, TableNames(FAVORITES_TABLE, COUNTS_TABLE, DOCUMENTS_TABLE))
     return built
 
 

@@ -26,7 +26,9 @@ ROUNDS = 15
 
 
 def run_as(services: Services, user: str, query: str) -> dict[str, Any]:
-    context = RequestContext(user, services.favorites(), services.rankings())
+    context = RequestContext(
+        user, services.favorites(), services.rankings(), settings=services.settings
+    )
     result = services.schema().execute_sync(
         query, variable_values={"id": "r1"}, context_value=context
     )

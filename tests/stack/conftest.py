@@ -110,6 +110,8 @@ class Stack:
         args = [sys.executable, "-m", "local.stack", "--data-dir", str(tmp)]
         args += ["--port", str(api), "--dynamodb-port", str(dynamodb)]
         args += ["--web-port", str(web), "--backend", backend, *options]
+        # The HTTP cache's port too: never the default 8003 another stack may hold.
+        args += ["--cache-port", str(free_port())]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=log)
         try:

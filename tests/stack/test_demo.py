@@ -49,7 +49,7 @@ def test_demo_shows_the_board_counts_the_traffic_and_stops_on_ctrl_c(tmp_path: P
     env["COLUMNS"] = "200"
     command = [sys.executable, "-m", "local.demo", "--data-dir", str(tmp_path), "--duration", "2"]
     command += ["--port", str(free_port()), "--dynamodb-port", str(free_port())]
-    command += ["--web-port", str(free_port())]
+    command += ["--web-port", str(free_port()), "--cache-port", str(free_port())]
     output = tmp_path / "demo.out"
     with output.open("wb") as out:
         # Its own process group, as a terminal's foreground job: Ctrl-C signals the group.

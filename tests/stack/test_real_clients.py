@@ -2,9 +2,11 @@
 
 The scripts in ``tests/clients`` (npm packages pinned there, installed by ``make
 test``) build a home screen, page both lists and tap the heart with each client's
-stock cache and pagination helpers and no hand-written cache code; each exits
-non-zero on a failed expectation and prints a JSON summary. One stack serves the
-module: its ranking holds only what this module seeds, so every row is known.
+stock cache and pagination helpers and no hand-written cache code; Apollo's and
+urql's then run it again with their stock persisted-query link and exchange,
+recording what their fetch sends. Each exits non-zero on a failed expectation and
+prints a JSON summary. One stack serves the module: its ranking holds only what
+this module seeds, so every row is known.
 """
 
 from __future__ import annotations
@@ -189,6 +191,40 @@ def test_relay_refetches_a_restaurant_through_node(seeded: Seeded):
     summary = run_client("relay", seeded)
     assert summary["refetchedThroughNode"] is True
     assert summary["requests"]["RestaurantHeartRefetchQuery"] == 2
+
+
+# What the stock persisted-query clients send for a document the server has never seen,
+# then for it again from the same client and from a brand-new one: (method, document
+# sent, hash sent, error codes). The document goes by POST from Apollo (its link's choice
+# for a document), by GET from urql (preferGetForPersistedQueries).
+Sent = tuple[str, bool, bool, list[str]]
+MISS: Sent = ("GET", False, True, ["PERSISTED_QUERY_NOT_FOUND"])
+HASH_ONLY: Sent = ("GET", False, True, [])
+DOCUMENT: dict[str, Sent] = {"apollo": ("POST", True, True, []), "urql": ("GET", True, True, [])}
+
+
+def _sent(requests: list[dict[str, Any]]) -> list[Sent]:
+    return [(r["method"], r["document"], r["hashed"], r["codes"]) for r in requests]
+
+
+@pytest.mark.parametrize("name", ["apollo", "urql"])
+def test_a_stock_client_sends_the_document_once_then_only_its_hash_as_a_get(
+    seeded: Seeded, name: str
+):
+    persisted = run_client(name, seeded)["persisted"]
+    # First run: the hash, PersistedQueryNotFound, the document; the same client again,
+    # then a brand-new client (another cache): the hash alone, answered.
+    assert _sent(persisted["homeRequests"]) == [MISS, DOCUMENT[name], HASH_ONLY, HASH_ONLY]
+    assert _sent(persisted["publicRequests"]) == [MISS, DOCUMENT[name], HASH_ONLY]
+
+
+@pytest.mark.parametrize("name", ["apollo", "urql"])
+def test_a_public_hash_only_get_is_cacheable_and_revalidates_to_a_304(seeded: Seeded, name: str):
+    caching = run_client(name, seeded)["persisted"]["publicCaching"]
+    assert caching["maxAge"] == 5  # CACHE_MAX_AGE_SECONDS: the current period
+    assert caching["etag"].startswith('"')
+    assert caching["notModified"] == 304
+    assert caching["otherTag"] == 200
 
 
 def _headers(url: str, method: str, origin: str) -> dict[str, str]:

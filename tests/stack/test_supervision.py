@@ -18,6 +18,7 @@ import pytest
 from rich.console import Console
 
 from local import leaderboard, status
+from local.cache import find_nginx
 from local.dynamodb_local import free_port
 from local.stack import http_ready
 from tests.stack.conftest import (
@@ -34,6 +35,7 @@ from tests.stack.conftest import (
     wait_for,
     worker_passes,
 )
+from tests.support import skip_unless_ci
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +58,7 @@ def start_refused(data_dir: Path, **taken: int) -> subprocess.CompletedProcess[s
     """A stack started on ``data_dir`` with free ports, or the given ``--option`` ports,
     expected to refuse at once (the timeout only guards against a start)."""
     ports = {"--port": free_port(), "--dynamodb-port": free_port(), "--web-port": free_port()}
+    ports["--cache-port"] = free_port()
     ports.update(taken)
     command = [sys.executable, "-m", "local.stack", "--data-dir", str(data_dir)]
     for name, port in ports.items():
@@ -222,11 +225,19 @@ def test_kill_9_of_the_stack_takes_every_part_with_it_and_the_ports_are_free_aga
 
 @pytest.mark.parametrize(
     ("option", "what"),
-    [("--port", "the API"), ("--dynamodb-port", "DynamoDB"), ("--web-port", "the demo page")],
+    [
+        ("--port", "the API"),
+        ("--dynamodb-port", "DynamoDB"),
+        ("--web-port", "the demo page"),
+        ("--cache-port", "the cache"),
+    ],
 )
 def test_a_taken_port_is_refused_at_once_naming_the_port_and_its_holder(
     tmp_path: Path, option: str, what: str
 ):
+    if option == "--cache-port" and find_nginx() is None:
+        # Without nginx the stack has no cache and wants no port for it.
+        skip_unless_ci("nginx is not installed (apt-get install nginx)", "nginx is required")
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()

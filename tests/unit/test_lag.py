@@ -11,7 +11,7 @@ import pytest
 from chalicelib.logs import JsonFormatter
 from chalicelib.metrics import MetricSpace
 from chalicelib.stream import handler
-from chalicelib.stream.lag import lag_seconds, written_at
+from chalicelib.stream.lag import lag_seconds, write_times, written_at
 from chalicelib.stream.records import FavoriteEvent, parse_record
 from tests.support import FAVORITES_TABLE, SpanRecorder, stream_record
 
@@ -53,6 +53,34 @@ def test_a_back_dated_insert_falls_back_to_the_record_time():
 def test_a_remove_is_timed_by_its_record_its_image_tells_when_the_favorite_was_made():
     remove = event(stream_record("REMOVE", created_at=at(WRITE - 5), approximate_creation=MINUTE))
     assert written_at(remove) == MINUTE
+
+
+def test_a_remove_after_a_live_insert_is_timed_no_earlier_than_that_insert():
+    # Stream order is write order: the removal reached the table after the insert.
+    insert = event(stream_record("INSERT", created_at=at(WRITE), approximate_creation=MINUTE))
+    remove = event(
+        stream_record("REMOVE", created_at=at(WRITE - 3600), approximate_creation=MINUTE)
+    )
+    assert write_times([insert, remove]) == [pytest.approx(WRITE), pytest.approx(WRITE)]
+    # Not 41.5 s from the minute the record is stamped with.
+    assert lag_seconds([insert, remove], WRITE + 0.5) == pytest.approx(0.5)
+
+
+def test_a_batch_that_starts_with_a_remove_is_timed_from_the_last_write_counted_before_it():
+    remove = event(
+        stream_record("REMOVE", created_at=at(WRITE - 3600), approximate_creation=MINUTE)
+    )
+    insert = event(stream_record("INSERT", created_at=at(WRITE + 1), approximate_creation=MINUTE))
+    # The previous batch of the shard ended with a write at WRITE - 0.2.
+    assert lag_seconds([remove, insert], WRITE + 1.5, after=WRITE - 0.2) == pytest.approx(1.7)
+    # Without it, only the record's minute is known: the lag is never understated.
+    assert lag_seconds([remove, insert], WRITE + 1.5) == pytest.approx(WRITE + 1.5 - MINUTE)
+
+
+def test_a_remove_stamped_later_than_the_writes_before_it_keeps_its_own_time():
+    # In AWS the record time is to the second: later than an insert long before it.
+    remove = event(stream_record("REMOVE", created_at=at(WRITE), approximate_creation=WRITE + 30))
+    assert write_times([remove], after=WRITE) == [WRITE + 30]
 
 
 def test_the_batch_lag_is_that_of_its_oldest_write():

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from chalicelib.counts import MARKER_PREFIX
-from chalicelib.reconcile.reconciler import Reconciler
-from chalicelib.reconcile.tally import CountsSnapshot, Drift, Tally, compare, in_scope
+from chalicelib.reconcile.reconciler import SETTLE_SECONDS, Reconciler
+from chalicelib.reconcile.report import ReconcileReport
+from chalicelib.reconcile.tally import (
+    CountsSnapshot,
+    Drift,
+    Retention,
+    Tally,
+    compare,
+    in_scope,
+)
 from chalicelib.windows import in_retention
+from ops.reconcile import exit_status
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC).timestamp()
 
@@ -104,14 +114,14 @@ class MemoryStore:
     def scan_counts(self, progress: Any) -> CountsSnapshot:
         return CountsSnapshot(counts=dict(self.counts))
 
-    def scan_favorites(self, progress: Any) -> Tally:
-        return self._tally(None)
+    def scan_favorites(self, progress: Any, retention: Retention | None = None) -> Tally:
+        return self._tally(None, retention)
 
     def recount(self, restaurant_id: str) -> Tally:
         return self._tally(restaurant_id)
 
-    def _tally(self, restaurant_id: str | None) -> Tally:
-        tally = Tally()
+    def _tally(self, restaurant_id: str | None, retention: Retention | None = None) -> Tally:
+        tally = Tally(retention=retention)
         for item in self.favorites:
             if restaurant_id in (None, item["restaurant_id"]["S"]):
                 tally.add(item)
@@ -132,8 +142,17 @@ class MemoryStore:
         return True
 
 
-def reconciler(store: MemoryStore) -> Reconciler:
-    return Reconciler(cast(Any, store), shards=1, day_retention_days=90, clock=lambda: NOW)
+def reconciler(store: MemoryStore, *, settling: Callable[[], None] | None = None) -> Reconciler:
+    """A reconciler on ``store``; its settle time runs ``settling`` (the stream, meanwhile)."""
+
+    def sleep(seconds: float) -> None:
+        assert seconds == SETTLE_SECONDS
+        if settling is not None:
+            settling()
+
+    return Reconciler(
+        cast(Any, store), shards=1, day_retention_days=90, clock=lambda: NOW, sleep=sleep
+    )
 
 
 NOV = "2026-11-23T10:00:00.000Z"
@@ -196,7 +215,9 @@ def test_drift_that_changed_since_the_scan_is_left_for_the_next_run():
 
     store.recount = recount  # type: ignore[method-assign]
     report = runner.run(repair=True)
-    assert report.unsettled == [Drift("r1", "ALL", 1, 3)]
+    # Not confirmed, so not drift: reported apart, as a change in flight.
+    assert report.drift == report.unsettled == []
+    assert report.in_flight == [Drift("r1", "ALL", 1, 3)]
     assert store.writes == 0
     assert store.counts[("r1", "ALL")] == 3
 
@@ -215,3 +236,129 @@ def test_repair_gives_up_after_bounded_attempts_when_the_count_keeps_moving():
     assert report.repaired == []
     assert report.unsettled == [Drift("r1", "ALL", 1, 3)]
     assert store.counts[("r1", "ALL")] == 8  # only the "stream" ever wrote
+
+
+def test_a_report_only_run_rechecks_and_reports_only_the_drift_it_confirms():
+    # r1's ALL is wrong for good; r2's favorite reaches its count only after the scans.
+    store = MemoryStore(
+        [favorite("r1", NOV), favorite("r2", NOV)],
+        {**counted(1, 3), ("r2", "ALL"): 0, ("r2", "MONTH#2026-11"): 0},
+    )
+    original = store.recount
+
+    def recount(restaurant_id: str) -> Tally:
+        store.counts[("r2", "ALL")] = store.counts[("r2", "MONTH#2026-11")] = 1
+        store.counts[("r2", "DAY#2026-11-23")] = 1
+        return original(restaurant_id)
+
+    store.recount = recount  # type: ignore[method-assign]
+    report = reconciler(store).run()
+    assert report.drift == [Drift("r1", "ALL", 1, 3)]
+    assert [(d.restaurant_id, d.bucket) for d in report.in_flight] == [
+        ("r2", "ALL"),
+        ("r2", "DAY#2026-11-23"),
+        ("r2", "MONTH#2026-11"),
+    ]
+    assert report.settled == 3
+    assert store.writes == 0  # report-only writes nothing
+    summary = report.summary()
+    assert (summary["drift"], summary["in_flight"], summary["settled"]) == (1, 3, 3)
+
+
+def test_a_difference_that_keeps_moving_is_in_flight_not_drift():
+    # ALL is one short at the scan (a favorite the stream has not counted yet).
+    store = MemoryStore([favorite("r1", NOV)], counted(1, 0))
+    original = store.recount
+
+    def recount(restaurant_id: str) -> Tally:
+        # Another favorite arrives: the recount sees 2, the count still 1 (in flight).
+        store.favorites.append(favorite("r1", NOV))
+        return original(restaurant_id)
+
+    store.recount = recount  # type: ignore[method-assign]
+    report = reconciler(store).run()
+    assert report.drift == []
+    assert report.in_flight == [Drift("r1", "ALL", 1, 0)]
+    assert report.settled == 0
+    assert report.clean
+
+
+def test_a_tally_given_retention_keeps_only_the_day_buckets_a_run_checks():
+    retention = Retention(NOW, 90)
+    bounded, unbounded = Tally(retention=retention), Tally()
+    # One favorite a day for 400 days: 400 day buckets, 90 of them inside retention.
+    start = datetime(2025, 10, 20, 12, tzinfo=UTC).timestamp()
+    for day in range(400):
+        created = datetime.fromtimestamp(start + day * 86_400, UTC)
+        item = favorite("r1", created.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+        bounded.add(item)
+        unbounded.add(item)
+    days = [b for _, b in unbounded.counts if b.startswith("DAY#")]
+    kept = [b for _, b in bounded.counts if b.startswith("DAY#")]
+    assert len(days) == 400
+    assert sorted(kept) == sorted(b for b in days if in_scope(b, NOW, 90))
+    assert 85 <= len(kept) <= 92
+    # ALL and the months are kept whole: the same counts either way.
+    assert {k: v for k, v in bounded.counts.items() if not k[1].startswith("DAY#")} == {
+        k: v for k, v in unbounded.counts.items() if not k[1].startswith("DAY#")
+    }
+    assert bounded.favorites == unbounded.favorites == 400
+    # Exactly the pairs the comparison checks.
+    checked = {k for k in unbounded.counts if in_scope(k[1], NOW, 90)}
+    assert set(bounded.counts) == checked
+
+
+def test_a_run_tallies_only_the_buckets_it_checks():
+    old = "2026-01-05T10:00:00.000Z"  # its day is long past retention
+    store = MemoryStore([favorite("r1", NOV), favorite("r1", old)], {})
+    seen: list[Tally] = []
+    scan = store.scan_favorites
+
+    def scan_favorites(progress: Any, retention: Retention | None = None) -> Tally:
+        seen.append(scan(progress, retention))
+        return seen[-1]
+
+    store.scan_favorites = scan_favorites  # type: ignore[method-assign]
+    reconciler(store).run()
+    assert ("r1", "DAY#2026-01-05") not in seen[0].counts
+    assert seen[0].counts[("r1", "MONTH#2026-01")] == 1
+    assert seen[0].counts[("r1", "ALL")] == 2
+
+
+def test_a_change_still_in_flight_at_the_recheck_is_not_taken_for_drift():
+    # Two favorites, one counted: the re-check sees the scan's +1 again...
+    store = MemoryStore([favorite("r1", NOV)] * 2, counted(1, 1))
+
+    def the_stream_applies_it() -> None:
+        # ...but the count moves while the re-check waits: it was in flight.
+        for key in store.counts:
+            store.counts[key] += 1
+
+    report = reconciler(store, settling=the_stream_applies_it).run(repair=True)
+    assert report.drift == report.repaired == report.unsettled == []
+    assert len(report.in_flight) == 3
+    assert report.settled == 3
+    assert store.writes == 0
+    assert store.counts == counted(2, 2)
+
+
+def test_drift_whose_count_stays_still_through_the_settle_time_is_confirmed_and_repaired():
+    store = MemoryStore([favorite("r1", NOV)] * 2, counted(1, 1))
+    report = reconciler(store).run(repair=True)
+    assert [d.difference for d in report.drift] == [1, 1, 1]
+    assert [d.difference for d in report.repaired] == [1, 1, 1]
+    assert report.in_flight == []
+    assert store.counts == counted(2, 2)
+
+
+def test_the_command_line_fails_only_on_confirmed_drift_left_behind():
+    moved = Drift("r1", "ALL", 2, 1)
+    in_flight_only = ReconcileReport(in_flight=[moved], settled=1)
+    assert exit_status(in_flight_only, repair=False) == 0
+    assert exit_status(in_flight_only, repair=True) == 0
+    confirmed = ReconcileReport(drift=[moved])
+    assert exit_status(confirmed, repair=False) == 1
+    # Repaired, or settled by itself before the write: nothing left.
+    assert exit_status(ReconcileReport(drift=[moved], repaired=[moved]), repair=True) == 0
+    assert exit_status(ReconcileReport(drift=[moved], settled=1), repair=True) == 0
+    assert exit_status(ReconcileReport(drift=[moved], unsettled=[moved]), repair=True) == 1

@@ -29,9 +29,11 @@ def test_each_member_is_built_once_and_kept():
     for member in (
         services.dynamodb,
         services.favorites,
+        services.documents,
         services.rankings,
         services.counts_writer,
         services.reconciler,
+        services.eraser,
         services.metric_space,
     ):
         assert member() is member(), member.__name__
@@ -59,7 +61,26 @@ def test_the_clock_it_is_given_is_the_one_the_stores_read():
     event = FavoriteEvent("e1", "1", "r1", "alice", NOW, 1)
     [marker, *_] = services.counts_writer().actions([event])
     assert marker["Put"]["Item"]["expires_at"] == {"N": str(int(NOW.timestamp()) + 86400)}
+    services.documents().put("0" * 64, "{ a }")
+    [_, document] = client.puts
+    assert document["Item"]["expires_at"] == {"N": str(int(NOW.timestamp()) + 30 * 86400)}
     assert services.now() == NOW
+
+
+class HeaderTracer(SpanRecorder):
+    """A tracer whose open span has a trace header, as one inside Lambda does."""
+
+    def trace_header(self) -> str | None:
+        return "Root=1-69300000-0000000000000000000000ab;Parent=00000000000000ab;Sampled=1"
+
+
+def test_a_favorite_records_the_header_of_its_objects_tracer():
+    client = RecordingClient()
+    tracer = HeaderTracer()
+    services = Services(from_env({}), dynamodb=client, tracer=tracer)  # type: ignore[arg-type]
+    services.favorites().add("alice", "r1")
+    [put] = client.puts
+    assert put["Item"]["trace_header"] == {"S": tracer.trace_header()}
 
 
 def test_the_tracer_follows_the_settings_unless_one_is_handed_in():
