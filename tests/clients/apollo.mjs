@@ -7,6 +7,7 @@ import { ApolloClient, HttpLink, InMemoryCache, gql } from '@apollo/client';
 import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
 import { relayStylePagination } from '@apollo/client/utilities';
 import {
+  settledRanking,
   assertFirstRun,
   assertHashOnly,
   conditionalGet,
@@ -147,6 +148,7 @@ async function queried(apollo, network, options) {
 
 /** The home screen twice and from a new client, then a signed-out ranking by hash alone. */
 async function persistedQueries() {
+  await settledRanking(url, token, expected);
   const { rankingPage, favoritesPage } = expected;
   const home = {
     query: HOME,

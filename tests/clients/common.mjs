@@ -145,6 +145,20 @@ export function expectedRanking(expected) {
   }));
 }
 
+/**
+ * Wait until the server's ranking is the seeded one again, hearts included: the
+ * favorite and unfavorite a script sent before are counted (the stream is
+ * asynchronous). Sent around every client cache, with a document of its own.
+ */
+export async function settledRanking(url, token, expected, timeout = 20000) {
+  const query = `query Settled { topRestaurants(first: ${expected.ranking.length}) {
+    edges { rank favoriteCount node { id viewerHasFavorited } } } }`;
+  await eventually(async () => {
+    const data = await sendDirectly(url, token, query);
+    assert.deepEqual(rows(data.topRestaurants.edges), expectedRanking(expected));
+  }, timeout);
+}
+
 /** sha256 of a document's text, lowercase hex: the hash APQ names it by (node's crypto). */
 export const sha256 = (text) => createHash('sha256').update(text).digest('hex');
 

@@ -11,6 +11,7 @@ import { relayPagination } from '@urql/exchange-graphcache/extras';
 import { persistedExchange } from '@urql/exchange-persisted';
 import { buildSchema, introspectionFromSchema } from 'graphql';
 import {
+  settledRanking,
   assertFirstRun,
   assertHashOnly,
   conditionalGet,
@@ -195,6 +196,7 @@ async function queried(client, network, document, variables, context) {
 
 /** The home screen twice and from a new client, then a signed-out ranking by hash alone. */
 async function persistedQueries() {
+  await settledRanking(url, token, expected);
   const { rankingPage, favoritesPage } = expected;
   const variables = { rankingFirst: rankingPage, favoritesFirst: favoritesPage };
   const network = recordingFetch(token);
