@@ -3,9 +3,14 @@
     python -m ops.recount --export-from-scan DIR     # local stack: export files from a scan
     python -m ops.recount --duckdb DIR [--repair]    # reconcile against DuckDB's recount
     python -m ops.recount --synthetic DIR --favorites 1000000   # export files for the bench
+    python -m ops.recount --athena BUCKET --stage dev [--repair]  # AWS: export, then Athena
 
 ``--data-dir`` names the local stack (``.data`` by default); ``--environment``
-takes the tables from this process's environment, as ``ops.reconcile`` does.
+takes the tables from this process's environment, as ``ops.reconcile`` does;
+``--stage`` a deployed stage (``.chalice/config.json``). ``--athena`` takes the
+stack's ``RecountExportBucketName`` output and needs the permissions of its
+``RecountOperatorPolicy``: it exports the Favorites table (point in time),
+waits, and runs the recount query in the stage's Athena workgroup.
 The comparison, the re-check and the repair are the reconciler's: only the
 expected counts come from the SQL. Exit status as ``ops.reconcile``.
 """
@@ -16,11 +21,40 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from infra import recount as resources
+from infra import stages
 from ops.recount import export
+
+if TYPE_CHECKING:
+    from chalicelib.reconcile.tally import Retention, Tally
+    from ops.recount.athena import AthenaRecount
+
+
+def athena_adapter(stage: stages.Stage, bucket: str, favorites_table: str) -> AthenaRecount:
+    """The adapter on this machine's credentials, named after the stage's stack."""
+    import boto3  # noqa: PLC0415
+
+    from ops.recount.athena import AthenaRecount  # noqa: PLC0415
+
+    session = boto3.Session()
+    account = session.client("sts").get_caller_identity()["Account"]
+    partition = session.get_partition_for_region(session.region_name or "us-east-1")
+    return AthenaRecount(
+        dynamodb=session.client("dynamodb"),
+        athena=session.client("athena"),
+        table_arn=(
+            f"arn:{partition}:dynamodb:{session.region_name}:{account}:table/{favorites_table}"
+        ),
+        bucket=bucket,
+        workgroup=resources.workgroup_name(stage),
+        database=resources.database_name(stage),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     action.add_argument("--export-from-scan", type=Path, metavar="DIR")
     action.add_argument("--duckdb", type=Path, metavar="DIR", help="a folder of export files")
     action.add_argument("--synthetic", type=Path, metavar="DIR")
+    action.add_argument("--athena", metavar="BUCKET", help="the stack's export bucket")
     target = parser.add_mutually_exclusive_group()
+    target.add_argument("--stage", help="a deployed stage in .chalice/config.json (AWS)")
     target.add_argument("--data-dir", type=Path, default=Path(".data"))
     target.add_argument("--environment", action="store_true")
     parser.add_argument("--repair", action="store_true", help="repair confirmed drift")
@@ -43,10 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(export.write_export(items, args.synthetic))
         return 0
-    if not args.environment:
+    # Before chalicelib is imported: settings are read once per process.
+    if args.stage is not None:
+        os.environ.update(stages.stage(args.stage).environment)
+    elif not args.environment:
         from ops.reconcile import local_environment  # noqa: PLC0415
 
-        # Before chalicelib is imported: settings are read once per process.
         os.environ.update(local_environment(args.data_dir))
     from chalicelib import aws, services  # noqa: PLC0415
     from chalicelib.settings import get_settings  # noqa: PLC0415
@@ -59,13 +97,24 @@ def main(argv: list[str] | None = None) -> int:
             export.export_from_scan(aws.dynamodb(), settings.favorites_table, args.export_from_scan)
         )
         return 0
-    folder: Path = args.duckdb
-    report = services.reconciler().run(
-        repair=args.repair,
-        truth=lambda retention: duck.recount(
-            folder, retention_days=retention.days, now=retention.now
-        ),
-    )
+    truth: Callable[[Retention], Tally]
+    if args.athena is not None:
+        if args.stage is None:
+            parser.error("--athena needs --stage (its workgroup and database are the stage's)")
+        adapter = athena_adapter(stages.stage(args.stage), args.athena, settings.favorites_table)
+
+        def truth(retention: Retention) -> Tally:
+            location = adapter.export()
+            return adapter.recount(location, now=retention.now, retention_days=retention.days)
+    else:
+        folder: Path = args.duckdb
+
+        def truth(retention: Retention) -> Tally:
+            return duck.recount(folder, retention_days=retention.days, now=retention.now)
+
+    report = services.reconciler().run(repair=args.repair, truth=truth)
+    if args.athena is not None:
+        print(json.dumps(adapter.facts), file=sys.stderr)
     for drift in report.drift:
         print(json.dumps(asdict(drift)))
     print(json.dumps(report.summary()), file=sys.stderr)

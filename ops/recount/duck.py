@@ -17,8 +17,9 @@ ITEM_COLUMNS = "{'Item': 'STRUCT(restaurant_id STRUCT(S VARCHAR), created_at STR
 
 def data_files(folder: Path) -> str:
     """The glob of an export's data files under ``folder``: an export's own folder,
-    or any folder above (``AWSDynamoDB/<export-id>/data/*.json.gz``)."""
-    return str(folder / "**" / "data" / "*.json.gz")
+    or any folder above (``AWSDynamoDB/<export-id>/data/*.json.gz``; ``*.gz``, as
+    moto's export names them too)."""
+    return str(folder / "**" / "data" / "*.gz")
 
 
 def recount(folder: Path, *, retention_days: int, now: float | None = None) -> Tally:
