@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=600)
     parser.add_argument("--restaurants", type=int, default=5_000)
     args = parser.parse_args(argv)
+    if args.athena is not None and args.stage is None:
+        parser.error("--athena needs --stage (its workgroup and database are the stage's)")
     if args.synthetic is not None:
         items = export.synthetic_items(
             args.favorites, days=args.days, restaurants=args.restaurants, now=datetime.now(UTC)
@@ -99,8 +101,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     truth: Callable[[Retention], Tally]
     if args.athena is not None:
-        if args.stage is None:
-            parser.error("--athena needs --stage (its workgroup and database are the stage's)")
         adapter = athena_adapter(stages.stage(args.stage), args.athena, settings.favorites_table)
 
         def truth(retention: Retention) -> Tally:

@@ -35,5 +35,7 @@ def recount(folder: Path, *, retention_days: int, now: float | None = None) -> T
         retention_days=retention_days,
     )
     with duckdb.connect() as connection:
+        # A bar on the terminal would garble the operator's progress and the bench's output.
+        connection.execute("SET enable_progress_bar = false")
         rows = connection.execute(query).fetchall()
     return tally_from_rows(rows)

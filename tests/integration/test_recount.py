@@ -15,6 +15,7 @@ from chalicelib.reconcile.store import ReconcileStore
 from chalicelib.reconcile.tally import Drift, Retention
 from chalicelib.windows import format_timestamp
 from ops.recount import duck, export
+from ops.recount.__main__ import main
 from tests.support import COUNTS_TABLE, FAVORITES_TABLE
 
 pytestmark = pytest.mark.integration
@@ -102,3 +103,16 @@ def test_reconciler_compares_against_the_recount(dynamodb: Any, tmp_path: Path) 
     again = reconciler.run(truth=truth)
     assert again.drift == []
     assert again.in_flight == []
+
+
+def test_the_command_exports_the_local_table_and_repairs_from_duckdb(
+    dynamodb: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m ops.recount --export-from-scan`, then `--duckdb --repair`, then clean."""
+    put_all(dynamodb, favorites(datetime.now(UTC))[:50])
+    assert main(["--export-from-scan", str(tmp_path), "--environment"]) == 0
+    assert main(["--duckdb", str(tmp_path), "--environment"]) == 1  # no counts yet: drift
+    assert main(["--duckdb", str(tmp_path), "--environment", "--repair"]) == 0
+    capsys.readouterr()
+    assert main(["--duckdb", str(tmp_path), "--environment"]) == 0
+    assert '"drift": 0' in capsys.readouterr().err
