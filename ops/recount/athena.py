@@ -27,7 +27,7 @@ QUERY_TIMEOUT_SECONDS = 3600.0
 # attributes the recount needs (the SerDe ignores the others).
 TABLE_DDL = """
 CREATE EXTERNAL TABLE `{database}`.`{table}` (
-    Item struct<restaurant_id: struct<S: string>, created_at: struct<S: string>>
+    Item struct<restaurant_id:struct<S:string>,created_at:struct<S:string>>
 )
 ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
 LOCATION '{location}'
