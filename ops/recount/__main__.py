@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 
 from infra import recount as resources
 from infra import stages
+from ops import reconcile
+from ops.reconcile import REFUSED
 from ops.recount import export
 
 if TYPE_CHECKING:
@@ -57,7 +59,17 @@ def athena_adapter(stage: stages.Stage, bucket: str, favorites_table: str) -> At
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def repair_blocker(stage: str | None, data_dir: Path, max_lag: float) -> str | None:
+    """Why a repair must wait, as ``ops.reconcile`` decides it; None to go ahead."""
+    if stage is not None:
+        return (
+            "this tool cannot read a deployed stage's stream lag; check the "
+            "aggregate_favorites batch log line's lag_seconds (or its metric)"
+        )
+    return reconcile.local_repair_blocker(data_dir, max_lag)
+
+
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--export-from-scan", type=Path, metavar="DIR")
@@ -69,9 +81,20 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument("--data-dir", type=Path, default=Path(".data"))
     target.add_argument("--environment", action="store_true")
     parser.add_argument("--repair", action="store_true", help="repair confirmed drift")
+    parser.add_argument(
+        "--max-lag", type=float, default=5.0, help="seconds of stream lag a repair tolerates"
+    )
+    parser.add_argument(
+        "--ignore-lag", action="store_true", help="repair even while the stream lags"
+    )
     parser.add_argument("--favorites", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=600)
     parser.add_argument("--restaurants", type=int, default=5_000)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments()
     args = parser.parse_args(argv)
     if args.athena is not None and args.stage is None:
         parser.error("--athena needs --stage (its workgroup and database are the stage's)")
@@ -88,6 +111,15 @@ def main(argv: list[str] | None = None) -> int:
         from ops.reconcile import local_environment  # noqa: PLC0415
 
         os.environ.update(local_environment(args.data_dir))
+    if args.repair and not args.ignore_lag and not args.environment:
+        # The same gate as ops.reconcile: a change in flight must not be taken for drift.
+        blocker = repair_blocker(args.stage, args.data_dir, args.max_lag)
+        if blocker is not None:
+            print(
+                f"refusing to repair: {blocker}. Wait, or pass --ignore-lag to repair anyway.",
+                file=sys.stderr,
+            )
+            return REFUSED
     from chalicelib import aws, services  # noqa: PLC0415
     from chalicelib.settings import get_settings  # noqa: PLC0415
     from ops.reconcile import exit_status  # noqa: PLC0415

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import boto3
 import pytest
@@ -13,7 +15,9 @@ from moto import mock_aws
 
 from chalicelib.reconcile.tally import Retention, Tally
 from chalicelib.windows import DAY_PREFIX, format_timestamp, in_retention
+from ops.reconcile import REFUSED
 from ops.recount import duck, export
+from ops.recount.__main__ import main
 from ops.recount.athena import AthenaRecount, RecountFailed
 from ops.recount.sql import Dialect, first_kept_day, recount_query
 
@@ -278,3 +282,14 @@ def test_a_query_over_the_cutoff_fails_the_run_and_still_drops_the_table() -> No
     with pytest.raises(RecountFailed, match="CANCELLED: Bytes scanned limit exceeded"):
         recount.recount("s3://b/exports/AWSDynamoDB/e1/data/", now=0.0, retention_days=1)
     assert athena.queries[-1]["QueryString"] == "DROP TABLE IF EXISTS `db`.`favorites_e1`"
+
+
+def test_a_repair_on_a_deployed_stage_waits_for_ignore_lag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As ops.reconcile: the stage's stream lag cannot be read from here."""
+    export.write_export(items(), tmp_path)
+    # --stage puts the stage's environment in the process's: undone after the test.
+    with patch.dict(os.environ):
+        assert main(["--duckdb", str(tmp_path), "--stage", "dev", "--repair"]) == REFUSED
+    assert "--ignore-lag" in capsys.readouterr().err
