@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from chalice.app import (
@@ -15,16 +16,30 @@ from chalice.app import (
     SQSEvent,
 )
 
-from chalicelib import cors, logs, services
+from chalicelib import cors, logs
 from chalicelib.erasure import handle_erasure_batch
-from chalicelib.settings import get_settings
+from chalicelib.services import Services
+from chalicelib.settings import from_environment
 from chalicelib.stream.handler import handle_stream_batch, remaining_seconds
 
-settings = get_settings()
+# Read once per container: the decorators below need the stage's ARNs.
+settings = from_environment()
 app = Chalice(app_name="favorites")
 # One JSON object per line in Lambda (EMF metrics need the bare object); the
 # per-batch report is INFO, which Lambda's root logger would drop.
 logs.configure(settings.stage, settings.log_level)
+
+
+def services() -> Services:
+    """The composition object the handlers use, looked up on every call: tests and
+    benchmarks serve theirs by replacing this function (tests/conftest.py)."""
+    return _built_on_first_use()
+
+
+@cache
+def _built_on_first_use() -> Services:
+    # Kept for the container's life: clients, stores, schema and views are built once.
+    return Services(settings)
 
 
 def _request() -> Request:
@@ -46,12 +61,13 @@ cognito = CognitoUserPoolAuthorizer(
 
 def _with_cors(response: Response) -> Response:
     # The stage's listed browser origins (CORS_ALLOW_ORIGINS); Chalice's CORSConfig takes one.
-    cors.add_response_headers(response.headers, _request().headers, settings.cors_allow_origins)
+    origins = services().settings.cors_allow_origins
+    cors.add_response_headers(response.headers, _request().headers, origins)
     return response
 
 
 def _preflight() -> Response:
-    headers = cors.preflight_headers(_request().headers, settings.cors_allow_origins)
+    headers = cors.preflight_headers(_request().headers, services().settings.cors_allow_origins)
     return Response(body="", status_code=204, headers=dict(headers))
 
 
@@ -60,10 +76,8 @@ def _preflight() -> Response:
 )
 def graphql() -> Response:
     logs.bind(request_id=_gateway_request_id(), operation="graphql")
-    # Imported on first use: the stream handler never loads strawberry.
-    from chalicelib.api.view import handle  # noqa: PLC0415
-
-    return _with_cors(handle(_request(), public=False, stores=services))
+    # Built on first use: the stream handler never loads strawberry.
+    return _with_cors(services().view(public=False).execute_request(_request()))
 
 
 # Preflights carry no token: they are answered without the authorizer, and with
@@ -76,9 +90,7 @@ def graphql_preflight() -> Response:
 @app.route("/public/graphql", methods=["GET", "POST"], content_types=["application/json"])
 def public_graphql() -> Response:
     logs.bind(request_id=_gateway_request_id(), operation="public_graphql")
-    from chalicelib.api.view import handle  # noqa: PLC0415
-
-    return _with_cors(handle(_request(), public=True, stores=services))
+    return _with_cors(services().view(public=True).execute_request(_request()))
 
 
 @app.route("/public/graphql", methods=["OPTIONS"])
@@ -94,12 +106,15 @@ def public_graphql_preflight() -> Response:
 )
 def aggregate_favorites(event: DynamoDBEvent) -> dict[str, Any]:
     logs.bind(request_id=getattr(event.context, "aws_request_id", None), operation="aggregate")
+    root = services()
     return handle_stream_batch(
         event.to_dict().get("Records", []),
-        services.counts_writer(),
-        settings.favorites_table,
+        root.counts_writer(),
+        root.settings.favorites_table,
         remaining_seconds(event.context),
-        metrics=services.metric_space(),
+        metrics=root.metric_space(),
+        clock=root.clock,
+        tracer=root.tracer,
     )
 
 
@@ -107,7 +122,7 @@ def aggregate_favorites(event: DynamoDBEvent) -> dict[str, Any]:
 def reconcile_counts(event: CloudWatchEvent) -> dict[str, Any]:
     logs.bind(request_id=getattr(event.context, "aws_request_id", None), operation="reconcile")
     # Report only: the run logs drift per bucket; repairing is a person's call (README).
-    return services.reconciler().run(repair=False).summary()
+    return services().reconciler().run(repair=False).summary()
 
 
 # One message per invocation: an erasure of 10,000 favorites takes seconds, and
@@ -119,10 +134,12 @@ def reconcile_counts(event: CloudWatchEvent) -> dict[str, Any]:
 @app.on_sqs_message(queue=settings.erasure_queue, batch_size=1, maximum_concurrency=2)
 def erase_favorites(event: SQSEvent) -> dict[str, Any]:
     logs.bind(request_id=getattr(event.context, "aws_request_id", None), operation="erase")
+    root = services()
     return handle_erasure_batch(
         event.to_dict().get("Records", []),
-        services.eraser(),
+        root.eraser(),
         remaining_seconds(event.context),
-        settle_seconds=get_settings().erasure_settle_seconds,
-        metrics=services.metric_space(),
+        settle_seconds=root.settings.erasure_settle_seconds,
+        metrics=root.metric_space(),
+        clock=root.clock,
     )

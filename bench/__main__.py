@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.dynamo import dynamodb_local, use_environment
+from bench.dynamo import dynamodb_local, serve_bench
 from bench.reads import reads
 from bench.sections import (
     PAGE_DEPTHS,
@@ -163,10 +163,7 @@ def _on_dynamodb_local(
 ) -> None:
     """The sections that measure against DynamoDB Local, on one server."""
     with dynamodb_local() as server:
-        use_environment(server.endpoint_url, shards)
-        from chalicelib import aws  # noqa: PLC0415
-
-        client = aws.dynamodb()
+        client = serve_bench(server.endpoint_url, shards).dynamodb()
         if "cold_start" in only:
             done(cold_start(client, server.endpoint_url, runs=2 if quick else 7))
         if "aggregation" in only:

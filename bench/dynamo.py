@@ -6,12 +6,13 @@ Starting the server reuses ``local.dynamodb_local``; tables come from
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.services import Services
+from chalicelib.settings import from_environment
 from infra.tables import TableNames, ensure_tables
 from local.dynamodb_local import DynamoDBLocal, free_port
 
@@ -42,12 +43,14 @@ def bench_environment(endpoint_url: str, shards: int = 1) -> dict[str, str]:
     }
 
 
-def use_environment(endpoint_url: str, shards: int = 1) -> None:
-    """Point this process's settings, clients and stores at ``endpoint_url``."""
-    from chalicelib import services  # noqa: PLC0415 (after the environment changes)
+def serve_bench(endpoint_url: str, shards: int = 1) -> Services:
+    """The service's objects on ``endpoint_url`` with the bench's tables, which the
+    in-process app (app.py) serves from too, as the tests' ``client`` fixture has it."""
+    import app  # noqa: PLC0415 (the app under measurement, loaded when measured)
 
-    os.environ.update(bench_environment(endpoint_url, shards))
-    services.reset()
+    services = Services(from_environment(bench_environment(endpoint_url, shards)))
+    app.services = lambda: services
+    return services
 
 
 @contextmanager

@@ -496,13 +496,13 @@ def _all_counts(client: DynamoDBClient, table: str) -> dict[str, int]:
 
 
 def aggregation(client: DynamoDBClient, runs: int, batches: int) -> Section:
-    from chalicelib import services  # noqa: PLC0415
+    import app  # noqa: PLC0415 (serving the bench's services: bench/dynamo.py)
     from chalicelib.stream.handler import handle_stream_batch  # noqa: PLC0415
     from infra.tables import TableNames  # noqa: PLC0415
 
     section = Section("2. Aggregation cost")
     naive_table = "favorite-counts-naive"
-    writer = services.counts_writer()
+    writer = app.services().counts_writer()
     section.lines.append(
         f"{batches} Lambda batches of 100 INSERT records per run, {runs} runs per workload, "
         "10,000 restaurants; both handlers get the same batches in the same process, the "
@@ -819,14 +819,13 @@ def ranking_pages(client: DynamoDBClient, depths: list[int], runs: int) -> Secti
 def api_overhead(client: DynamoDBClient, shards: int, requests: int, rounds: int) -> Section:
     from chalice.test import Client  # noqa: PLC0415
 
-    from app import app  # noqa: PLC0415
-    from chalicelib import aws, services  # noqa: PLC0415
+    from app import app, services  # noqa: PLC0415 (serving the bench's: bench/dynamo.py)
 
     section = Section("4. API overhead")
     fresh_tables(client)
     batch_put(client, COUNTS_TABLE, _count_items(range(1000), "ALL", shards))
     bare = baselines.bare_app(
-        aws.dynamodb, FAVORITES_TABLE, lambda: services.rankings().top("ALL", 10)
+        services().dynamodb, FAVORITES_TABLE, lambda: services().rankings().top("ALL", 10)
     )
     headers = {"Content-Type": "application/json", "Authorization": token("bench-user")}
     serial = iter(range(10**9))
@@ -908,7 +907,7 @@ def api_overhead(client: DynamoDBClient, shards: int, requests: int, rounds: int
 def freshness(client: DynamoDBClient, mutations: int) -> Section:
     from chalice.test import Client  # noqa: PLC0415
 
-    from app import aggregate_favorites, app  # noqa: PLC0415
+    from app import aggregate_favorites, app, services  # noqa: PLC0415
     from chalicelib import aws  # noqa: PLC0415
     from infra.tables import stream_arn  # noqa: PLC0415
     from local.stream_worker import StreamWorker  # noqa: PLC0415
@@ -916,7 +915,7 @@ def freshness(client: DynamoDBClient, mutations: int) -> Section:
     section = Section("5. Freshness")
     fresh_tables(client)
     worker = StreamWorker(
-        streams=aws.dynamodb_streams(),
+        streams=aws.dynamodb_streams(services().settings),
         stream_arn=stream_arn(client, FAVORITES_TABLE),
         handler=aggregate_favorites,
     )

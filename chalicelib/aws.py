@@ -1,19 +1,18 @@
-"""boto3 clients, built lazily and once per process.
+"""boto3 clients, as one ``Settings`` value says: region, endpoint, timeouts, retries.
 
-Nothing here runs at import time, so importing the app is cheap and tests can
-swap the endpoint (moto, DynamoDB Local) before the first call.
+Nothing here runs at import time, and nothing is kept: the composition object
+(``chalicelib.services``) builds its client once, on first use; the local
+stack and the tests build theirs from their own settings (moto, DynamoDB Local).
 """
 
 from __future__ import annotations
 
-from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
 
-from chalicelib import tracing
-from chalicelib.settings import get_settings
+from chalicelib.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -31,8 +30,7 @@ READ_TIMEOUT_SECONDS = 5
 MAX_ATTEMPTS = 4
 
 
-def _client_args() -> dict[str, Any]:
-    settings = get_settings()
+def client_args(settings: Settings) -> dict[str, Any]:
     args: dict[str, Any] = {
         # A local endpoint needs some region; elsewhere None lets boto3 resolve it.
         "region_name": settings.region or ("us-east-1" if settings.dynamodb_endpoint_url else None),
@@ -53,19 +51,9 @@ def _client_args() -> dict[str, Any]:
     return args
 
 
-@cache
-def dynamodb() -> DynamoDBClient:
-    tracing.instrument_aws()
-    return cast("DynamoDBClient", boto3.client("dynamodb", **_client_args()))
+def dynamodb(settings: Settings) -> DynamoDBClient:
+    return cast("DynamoDBClient", boto3.client("dynamodb", **client_args(settings)))
 
 
-@cache
-def dynamodb_streams() -> DynamoDBStreamsClient:
-    tracing.instrument_aws()
-    return cast("DynamoDBStreamsClient", boto3.client("dynamodbstreams", **_client_args()))
-
-
-def reset() -> None:
-    """Forget the clients (tests change endpoints between sessions)."""
-    dynamodb.cache_clear()
-    dynamodb_streams.cache_clear()
+def dynamodb_streams(settings: Settings) -> DynamoDBStreamsClient:
+    return cast("DynamoDBStreamsClient", boto3.client("dynamodbstreams", **client_args(settings)))

@@ -303,6 +303,7 @@ def handle_erasure_batch(
     settle_seconds: float = SETTLE_SECONDS,
     metrics: MetricSpace | None = None,
     monotonic: Callable[[], float] = time.monotonic,
+    clock: Callable[[], float] = time.time,
 ) -> dict[str, list[dict[str, str]]]:
     """The erasure queue's messages (Lambda's SQS event records); the partial-batch answer.
 
@@ -312,7 +313,7 @@ def handle_erasure_batch(
     ``maxReceiveCount`` receives it moves to the dead-letter queue, whose
     alarm calls an operator), and an erasure that ran out of time (the next
     receive continues it). A repeated message finds nothing left: a no-op with
-    a receipt of 0.
+    a receipt of 0. ``clock`` is the wall time the receipts are stamped with.
     """
     deadline = None
     if remaining_seconds is not None:
@@ -337,12 +338,17 @@ def handle_erasure_batch(
             failures.append({"itemIdentifier": message_id})
             continue
         receipt = erase(
-            store, user_id, settle_seconds=settle_seconds, deadline=deadline, monotonic=monotonic
+            store,
+            user_id,
+            settle_seconds=settle_seconds,
+            deadline=deadline,
+            monotonic=monotonic,
+            wall=clock,
         )
         log_receipt(
             receipt,
             metrics,
-            time.time(),
+            clock(),
             source="queue",
             message_id=message_id,
             receive_count=_receive_count(record),

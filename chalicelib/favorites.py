@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from chalicelib import cursors, tracing
+from chalicelib import cursors
 from chalicelib.batch import batch_get
 from chalicelib.errors import InvalidInput
 from chalicelib.ids import is_valid_id
 from chalicelib.settings import DEV_CURSOR_SECRET
+from chalicelib.tracing import OFF
 from chalicelib.windows import format_timestamp, parse_timestamp
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ class FavoritesStore:
         table_name: str,
         clock: Callable[[], datetime] = _utcnow,
         cursor_key: bytes = DEV_CURSOR_SECRET.encode(),
-        trace_header: Callable[[], str | None] = tracing.trace_header,
+        trace_header: Callable[[], str | None] = OFF.trace_header,
     ) -> None:
         self._client = client
         self._table = table_name

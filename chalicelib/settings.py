@@ -1,7 +1,8 @@
 """The one place that reads the environment.
 
-Chalice sets these per stage from ``.chalice/config.json``; the local stack and
-the tests set them directly.
+Chalice sets these per stage from ``.chalice/config.json``; the local stack
+hands them to its children, command lines add a stage's on top of their own
+(:func:`from_environment`), and tests build settings from mappings.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 
 _NAMESPACE = re.compile(r"[0-9A-Za-z.\-_/#:]{1,255}")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
@@ -216,9 +216,11 @@ def from_env(env: Mapping[str, str]) -> Settings:
     )
 
 
-@cache
-def get_settings() -> Settings:
-    return from_env(os.environ)
+def from_environment(overrides: Mapping[str, str] | None = None) -> Settings:
+    """The settings of this process's environment, with ``overrides`` on top (a
+    stage's variables, a local endpoint), read each time it is called: whoever
+    calls it keeps the value (app.py, once per container)."""
+    return from_env({**os.environ, **(overrides or {})})
 
 
 def lambda_trace_header(env: Mapping[str, str] = os.environ) -> str | None:

@@ -15,6 +15,8 @@ started for the invocation. ``TRACING_BACKEND`` picks what records them:
   X-Ray UDP exporter frames it.
 
 Outside Lambda tracing is off: nothing is sent, and neither library is imported.
+A :class:`Tracer` is built from the settings by ``chalicelib.services`` and
+handed to whatever opens spans or names the trace open now.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ import socket
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from functools import cache
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-from chalicelib.settings import Settings, get_settings, lambda_trace_header
+from chalicelib.settings import Settings, lambda_trace_header
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -67,7 +69,7 @@ class Span(Protocol):
     def annotate(self, key: str, value: AnnotationValue) -> None: ...
 
     def link(self, trace_header: str, **attributes: AnnotationValue) -> None:
-        """Point to another trace's span, named by :func:`trace_header` there."""
+        """Point to another trace's span, named by :meth:`Tracer.trace_header` there."""
 
 
 class _NullSpan:
@@ -274,8 +276,8 @@ class _OpenTelemetry:
     def instrument_aws(self) -> None:
         import boto3  # noqa: PLC0415
 
-        # boto3.client() builds its clients from the default session, and a
-        # client copies its session's event handlers when it is created. The
+        # boto3's module-level client function builds from the default session, and
+        # a client copies its session's event handlers when it is created. The
         # default session may be replaced (moto does), hence every time; a
         # unique id makes registering again a no-op.
         session = boto3.DEFAULT_SESSION or boto3.setup_default_session() or boto3.DEFAULT_SESSION
@@ -361,10 +363,6 @@ def _table_names(params: dict[str, Any]) -> list[str]:
 # The API -------------------------------------------------------------------
 
 
-def _backend() -> _Backend:
-    return _backend_for(get_settings())
-
-
 class _Off:
     def instrument_aws(self) -> None:
         pass
@@ -377,7 +375,6 @@ class _Off:
         yield _NullSpan()
 
 
-@cache  # per settings value: tests that change the environment get a new one
 def _backend_for(settings: Settings) -> _Backend:
     try:
         if settings.tracing_backend == "xray-sdk":
@@ -393,30 +390,47 @@ def _backend_for(settings: Settings) -> _Backend:
         return _Off()
 
 
-def enabled() -> bool:
-    return get_settings().tracing
+class Tracer:
+    """Tracing as one ``Settings`` value asks for it, built once per composition object.
+
+    Off, it does nothing and imports nothing. On, the backend the settings name
+    is loaded on first use and kept by this tracer (the X-Ray SDK's recorder is
+    one per process; every tracer that uses it shares it).
+    """
+
+    def __init__(self, settings: Settings | None) -> None:
+        # None: off, whatever the settings of the process say.
+        self.settings = settings
+        self.enabled = settings is not None and settings.tracing
+
+    @cached_property
+    def backend(self) -> _Backend:
+        if self.settings is None or not self.enabled:
+            return _Off()
+        return _backend_for(self.settings)
+
+    def instrument_aws(self) -> None:
+        """Record every DynamoDB call as a span; call before building a boto3 client."""
+        if self.enabled:
+            self.backend.instrument_aws()
+
+    def trace_header(self) -> str | None:
+        """The X-Ray trace header of the span open now (``Root=...;Parent=...;Sampled=...``),
+        for another trace to link back to it; ``None`` with tracing off."""
+        if not self.enabled:
+            return None
+        return self.backend.trace_header()
+
+    @contextmanager
+    def subsegment(self, name: str, **annotations: AnnotationValue) -> Iterator[Span]:
+        if not self.enabled:
+            yield _NullSpan()
+            return
+        with self.backend.span(name) as span:
+            for key, value in annotations.items():
+                span.annotate(key, value)
+            yield span
 
 
-def instrument_aws() -> None:
-    """Record every DynamoDB call as a span; call before building a boto3 client."""
-    if enabled():
-        _backend().instrument_aws()
-
-
-def trace_header() -> str | None:
-    """The X-Ray trace header of the span open now (``Root=...;Parent=...;Sampled=...``),
-    for another trace to link back to it; ``None`` with tracing off."""
-    if not enabled():
-        return None
-    return _backend().trace_header()
-
-
-@contextmanager
-def subsegment(name: str, **annotations: AnnotationValue) -> Iterator[Span]:
-    if not enabled():
-        yield _NullSpan()
-        return
-    with _backend().span(name) as span:
-        for key, value in annotations.items():
-            span.annotate(key, value)
-        yield span
+# Where nothing asks for tracing (the schema exported to a file, a benchmark's loop).
+OFF = Tracer(None)

@@ -28,6 +28,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib import aws
+from chalicelib.settings import Settings, from_environment
 from infra import stages
 from infra.tables import TableNames, ensure_tables
 from local import backends, cache, processes, status
@@ -254,7 +256,9 @@ class Stack:
         if problem is not None:
             print(f"error: {problem}", file=sys.stderr, flush=True)
             return 1
-        child_env = self._environment()
+        stage_env = self._environment()
+        # Handed to the children; this process reads the same as settings.
+        child_env = {**os.environ, **stage_env, "PYTHONUNBUFFERED": "1"}
         other = status.read(self.data)
         if other is not None:
             # Two stacks on one folder would share DynamoDB Local's files and each
@@ -266,7 +270,7 @@ class Stack:
                 flush=True,
             )
             return 1
-        self._prepare_folder()
+        self._prepare_folder(from_environment(stage_env))
         with contextlib.ExitStack() as cleanup:
             cleanup.callback(logger.info, "stopped")
             try:
@@ -282,21 +286,16 @@ class Stack:
         return 0
 
     def _environment(self) -> dict[str, str]:
-        """Set the stage's environment in this process; the children's environment."""
+        """The stage's variables: what the children get on top of this process's environment."""
         env = stage_environment()
-        # The stage config leaves these to the stack, which alone knows its ports;
-        # its children inherit them.
+        # The stage config leaves these to the stack, which alone knows its ports.
         env["DYNAMODB_ENDPOINT_URL"] = self.dynamodb_url
         # The demo page's origin, then any the developer added (a Vite server, another app).
         env["CORS_ALLOW_ORIGINS"] = ",".join([self.web_url, *self.args.allow_origin])
-        os.environ.update(env)
-        return {**os.environ, "PYTHONUNBUFFERED": "1"}
+        return env
 
-    def _prepare_folder(self) -> None:
+    def _prepare_folder(self, settings: Settings) -> None:
         """Choose the backend, empty the folder as asked, and connect to DynamoDB's tables."""
-        # Imported once the environment is set: settings are read once per process.
-        from chalicelib import aws  # noqa: PLC0415
-
         data = self.data
         if self.args.fresh and (data / "dynamodb").exists():
             for path in (data / "dynamodb").iterdir():
@@ -308,11 +307,9 @@ class Stack:
             # moto keeps nothing: checkpoints from an earlier run name records that are gone.
             (data / "stream-checkpoints.json").unlink(missing_ok=True)
         heartbeat_path(data).unlink(missing_ok=True)
-        client = aws.dynamodb()
+        client = aws.dynamodb(settings)
         names = TableNames(
-            os.environ["FAVORITES_TABLE"],
-            os.environ["FAVORITE_COUNTS_TABLE"],
-            os.environ["PERSISTED_DOCUMENTS_TABLE"],
+            settings.favorites_table, settings.counts_table, settings.documents_table
         )
         self._ensure_tables = lambda: ensure_tables(client, names)
         self.running = {

@@ -276,18 +276,19 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
-    from app import aggregate_favorites  # noqa: PLC0415 (after the stack set the environment)
+    # The app as Lambda loads it, reading the environment the stack gave this process.
+    import app  # noqa: PLC0415
     from chalicelib import aws  # noqa: PLC0415
-    from chalicelib.settings import get_settings  # noqa: PLC0415
     from infra.tables import stream_arn  # noqa: PLC0415
 
+    services = app.services()  # the handler's own: its client, its settings
     stats = WorkerStats()
-    table = get_settings().favorites_table
+    table = services.settings.favorites_table
     arn: str | None = None
     while arn is None and not stop.is_set():
         # The table may not exist yet, or DynamoDB be restarting: keep beating meanwhile.
         try:
-            arn = stream_arn(aws.dynamodb(), table)
+            arn = stream_arn(services.dynamodb(), table)
         except Exception as error:
             stats.errors += 1
             stats.failing = f"finding the stream of {table}: {type(error).__name__}: {error}"
@@ -298,9 +299,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     logger.info("stream worker following %s", arn)
     worker = StreamWorker(
-        streams=aws.dynamodb_streams(),
+        streams=aws.dynamodb_streams(services.settings),
         stream_arn=arn,
-        handler=aggregate_favorites,
+        handler=app.aggregate_favorites,
         region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         checkpoint_file=args.data_dir / "stream-checkpoints.json",
         on_pass=lambda current: write_heartbeat(args.data_dir, current),

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from pathlib import Path
 
+from chalicelib.erasure import erase, log_receipt
+from chalicelib.ids import is_valid_id
+from chalicelib.services import Services
+from chalicelib.settings import from_environment
 from infra import stages
 from ops.reconcile import local_environment
 
@@ -43,33 +45,33 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("user_id", help="the user whose favorites to erase (the token's sub)")
     args = parser.parse_args(argv)
+    env: dict[str, str] = {}
     if not args.environment:
         env = (
             local_environment(args.data_dir)
             if args.stage is None
             else stages.stage(args.stage).environment
         )
-        # Before chalicelib is imported: settings are read once per process.
-        os.environ.update(env)
-    return run(args.user_id)
+    # The target's variables on top of this process's (region, credentials).
+    return run(args.user_id, Services(from_environment(env)))
 
 
-def run(user_id: str) -> int:
-    """Erase ``user_id``'s favorites from the tables the environment names."""
-    from chalicelib import services  # noqa: PLC0415 (services builds clients on first use)
-    from chalicelib.erasure import erase, log_receipt  # noqa: PLC0415
-    from chalicelib.ids import is_valid_id  # noqa: PLC0415
-    from chalicelib.settings import get_settings  # noqa: PLC0415
-
+def run(user_id: str, services: Services | None = None) -> int:
+    """Erase ``user_id``'s favorites from the tables ``services`` names; without it,
+    this process's environment (``chalicelib.settings``)."""
+    services = services or Services(from_environment())
     if not is_valid_id(user_id):
         print("error: the user id breaks the id rule; nothing erased", file=sys.stderr)
         return BAD_ID
     receipt = erase(
-        services.eraser(), user_id, settle_seconds=get_settings().erasure_settle_seconds
+        services.eraser(),
+        user_id,
+        settle_seconds=services.settings.erasure_settle_seconds,
+        wall=services.clock,
     )
     # No metrics: the erased metric counts the queue's function; the operator
     # keeps this line with the request it answers.
-    fields = log_receipt(receipt, None, time.time(), source="ops")
+    fields = log_receipt(receipt, None, services.clock(), source="ops")
     print(json.dumps(fields))
     return 0
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
@@ -33,6 +32,9 @@ from typing import TYPE_CHECKING, Any
 from rich import progress as rich_progress
 from rich.console import Console
 
+from chalicelib.reconcile.store import no_progress
+from chalicelib.services import Services
+from chalicelib.settings import from_environment
 from infra import stages
 
 if TYPE_CHECKING:
@@ -182,28 +184,30 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return REFUSED
-    # Before chalicelib is imported: settings are read once per process.
-    os.environ.update(env)
-    from chalicelib import aws, services  # noqa: PLC0415
-
+    # The target's variables on top of this process's (region, credentials).
+    services = Services(from_environment(env))
     store = services.reconciler().store
-    bar = ProgressBar({table: approximate_items(aws.dynamodb(), table) for table in store.tables})
+    client = services.dynamodb()
+    bar = ProgressBar({table: approximate_items(client, table) for table in store.tables})
     try:
-        return run(rest, progress=bar)
+        return run(rest, progress=bar, services=services)
     finally:
         bar.close()
 
 
-def run(argv: list[str] | None = None, progress: Progress | None = None) -> int:
-    """Reconcile the tables the environment names (``chalicelib.settings``).
+def run(
+    argv: list[str] | None = None,
+    progress: Progress | None = None,
+    services: Services | None = None,
+) -> int:
+    """Reconcile the tables ``services`` names; without it, this process's environment
+    (``chalicelib.settings``).
 
     Exit status: 0 when no drift remains, 1 when drift was found and left.
     Only confirmed drift counts (a difference the re-check saw the same): with
     ``--repair`` every bucket repaired or settled by itself is 0; differences
     in flight are in the summary (``in_flight``) and never fail the run.
     """
-    from chalicelib import services  # noqa: PLC0415 (services builds clients on first use)
-    from chalicelib.reconcile.store import no_progress  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(
         prog="python -m ops.reconcile --environment",
@@ -211,6 +215,7 @@ def run(argv: list[str] | None = None, progress: Progress | None = None) -> int:
     )
     parser.add_argument("--repair", action="store_true", help="repair drift (compare-and-add)")
     args = parser.parse_args(argv)
+    services = services or Services(from_environment())
     report = services.reconciler().run(repair=args.repair, progress=progress or no_progress)
     for drift in report.drift:
         print(json.dumps(asdict(drift)))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.services import Services
+from chalicelib.settings import from_environment
 from chalicelib.sharding import PartitionMismatch, expected_partition_mismatches
 from infra import stages
 
@@ -149,15 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.shards is not None and not 1 <= args.shards <= 256:
         parser.error("--shards must be between 1 and 256, like RANKING_SHARDS")
 
-    os.environ.update(stages.stage(args.stage).environment)
-    # Imported after the environment is set: settings are read once.
-    from chalicelib import aws  # noqa: PLC0415
-    from chalicelib.settings import get_settings  # noqa: PLC0415
-
-    settings = get_settings()
+    # The stage's variables on top of this process's (region, credentials).
+    services = Services(from_environment(stages.stage(args.stage).environment))
+    settings = services.settings
     shards = args.shards or settings.ranking_shards
     report = reshard(
-        aws.dynamodb(),
+        services.dynamodb(),
         settings.counts_table,
         shards,
         checkpoint=args.checkpoint,

@@ -5,14 +5,20 @@ from __future__ import annotations
 import io
 import logging
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from chalice.test import Client
 
-# Before anything imports the app: settings are read once per process.
+from chalicelib.services import Services
+from chalicelib.settings import Settings, from_environment
+from chalicelib.tracing import Tracer
+
+# The test stage's variables (the app reads its stage's at import, boto3 the
+# credentials), before anything imports the app.
 os.environ.update(
     {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -38,12 +44,59 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def client(dynamodb: Any) -> Iterator[Client]:
-    """Chalice's test client on whichever tables the tier's ``dynamodb`` fixture made."""
-    from app import app
+def environment() -> dict[str, str]:
+    """What a tier adds to the test stage's variables (DynamoDB Local's endpoint)."""
+    return {}
+
+
+@pytest.fixture
+def settings(environment: dict[str, str]) -> Settings:
+    """The test stage's settings, on the tier's DynamoDB."""
+    return from_environment(environment)
+
+
+@pytest.fixture
+def serve(
+    served: Services, monkeypatch: pytest.MonkeyPatch, environment: dict[str, str]
+) -> Callable[..., Services]:
+    """Serve the app from a composition object of the test's own: the test stage's
+    settings with ``variables`` on top (``serve(STAGE="prod")``), and any of
+    ``Services``' overrides (``clock=``, ``dynamodb=``, ``tracer=``). Returns it.
+
+    After ``served``, whatever the order fixtures are named in: the last call wins."""
+    import app
+
+    def build(
+        *,
+        clock: Callable[[], float] = time.time,
+        dynamodb: Any = None,
+        tracer: Tracer | None = None,
+        **variables: str,
+    ) -> Services:
+        settings = from_environment({**environment, **variables})
+        built = Services(settings, clock=clock, dynamodb=dynamodb, tracer=tracer)
+        monkeypatch.setattr(app, "services", lambda: built)
+        return built
+
+    return build
+
+
+@pytest.fixture
+def served(services: Services, monkeypatch: pytest.MonkeyPatch) -> Services:
+    """The app's handlers serving from the tier's ``services`` (its tables are made)."""
+    import app
+
+    monkeypatch.setattr(app, "services", lambda: services)
+    return services
+
+
+@pytest.fixture
+def client(served: Services) -> Iterator[Client]:
+    """Chalice's test client on the app serving from the tier's ``services``."""
+    import app
 
     # A stage the config does not define: no stage variables leak into tests.
-    with Client(app, stage_name="test", project_dir=str(ROOT)) as test_client:
+    with Client(app.app, stage_name="test", project_dir=str(ROOT)) as test_client:
         yield test_client
 
 

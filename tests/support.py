@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import pytest
 
 from chalicelib.sharding import rank_partition
+from chalicelib.tracing import AnnotationValue, Span, Tracer
 from devtools.calls import counting
 from devtools.events import stream_event, stream_record
 from devtools.items import COUNTS_TABLE, DOCUMENTS_TABLE, FAVORITES_TABLE, count_items
@@ -27,6 +28,7 @@ __all__ = [
     "COUNTS_TABLE",
     "DOCUMENTS_TABLE",
     "FAVORITES_TABLE",
+    "SpanRecorder",
     "count_items",
     "dynamodb_calls",
     "error_codes",
@@ -34,7 +36,6 @@ __all__ = [
     "load_counts",
     "put_counts",
     "put_favorites",
-    "recorded_spans",
     "skip_unless_ci",
     "stream_event",
     "stream_record",
@@ -73,31 +74,34 @@ def error_codes(result: dict[str, Any]) -> list[str]:
     return [error.get("extensions", {}).get("code") for error in result.get("errors", [])]
 
 
-@contextmanager
-def recorded_spans(monkeypatch: Any) -> Iterator[list[dict[str, Any]]]:
-    """Record every span opened through ``chalicelib.tracing``'s API, with its annotations."""
-    from chalicelib import tracing
+class SpanRecorder(Tracer):
+    """A tracer that records every span opened through it, with its annotations
+    (hand it to ``Services(tracer=...)``, the ``serve`` fixture or the stream handler)."""
 
-    spans: list[dict[str, Any]] = []
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.enabled = True
+        self.spans: list[dict[str, Any]] = []
 
-    class Recorder:
-        def __init__(self, span: dict[str, Any]) -> None:
-            self._span = span
-
-        def annotate(self, key: str, value: Any) -> None:
-            self._span[key] = value
-
-        def link(self, trace_header: str, **attributes: Any) -> None:
-            self._span.setdefault("links", []).append({"trace_header": trace_header, **attributes})
+    def instrument_aws(self) -> None:
+        pass  # spans only: the AWS calls are counted elsewhere (dynamodb_calls)
 
     @contextmanager
-    def subsegment(name: str, **annotations: Any) -> Iterator[Recorder]:
-        span = {"name": name, **annotations}
-        spans.append(span)
-        yield Recorder(span)
+    def subsegment(self, name: str, **annotations: AnnotationValue) -> Iterator[Span]:
+        span: dict[str, Any] = {"name": name, **annotations}
+        self.spans.append(span)
+        yield _RecordedSpan(span)
 
-    monkeypatch.setattr(tracing, "subsegment", subsegment)
-    yield spans
+
+class _RecordedSpan:
+    def __init__(self, span: dict[str, Any]) -> None:
+        self._span = span
+
+    def annotate(self, key: str, value: AnnotationValue) -> None:
+        self._span[key] = value
+
+    def link(self, trace_header: str, **attributes: AnnotationValue) -> None:
+        self._span.setdefault("links", []).append({"trace_header": trace_header, **attributes})
 
 
 @contextmanager

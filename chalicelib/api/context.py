@@ -13,7 +13,7 @@ from chalicelib.api.loaders import RestaurantBatch
 from chalicelib.errors import Unauthenticated
 from chalicelib.favorites import FavoritesStore
 from chalicelib.rankings import RankingStore
-from chalicelib.settings import Settings, get_settings
+from chalicelib.settings import Settings
 
 
 def utcnow() -> datetime:
@@ -25,12 +25,12 @@ class RequestContext:
     user_id: str | None
     favorites: FavoritesStore
     rankings: RankingStore
+    settings: Settings
     clock: Callable[[], datetime] = utcnow
     # API Gateway's request id when there is one; it ties an error to its log line.
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Whether the request named its operation: a document with several needs it.
     operation_named: bool = True
-    settings: Settings = field(default_factory=get_settings)
     # Worked out once the operation has run (api/caching.py); no-store until then.
     cache_policy: CachePolicy = NO_STORE
 

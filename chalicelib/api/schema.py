@@ -1,11 +1,11 @@
-"""The schema, built once per container; ``schema.graphql`` is exported from it."""
+"""The schema (built once per composition object); ``schema.graphql`` is exported from it."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from datetime import datetime
-from functools import cache, partial
+from functools import partial
 from typing import Any, Final
 
 import strawberry
@@ -25,13 +25,13 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 from strawberry.types.info import Info
 
-from chalicelib import tracing
 from chalicelib.api.caching import CacheControl
 from chalicelib.api.limits import RequestErrors, batching, limit_extensions
 from chalicelib.api.types import Mutation, Query, Restaurant
 from chalicelib.errors import InvalidInput, ServiceError
 from chalicelib.ids import MAX_IDS, is_valid_id
-from chalicelib.settings import Settings, get_settings
+from chalicelib.settings import Settings, from_env
+from chalicelib.tracing import OFF, Tracer
 from chalicelib.windows import format_timestamp, parse_timestamp
 
 logger = logging.getLogger(__name__)
@@ -72,9 +72,12 @@ def request_id_of(context: ExecutionContext | None) -> str:
 class OperationTracing(SchemaExtension):
     """One subsegment per GraphQL operation, annotated with its name and type."""
 
+    def __init__(self, *, tracer: Tracer) -> None:
+        self._tracer = tracer
+
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        with tracing.subsegment(
+        with self._tracer.subsegment(
             "graphql",
             operation=context.operation_name or "anonymous",
             operation_type=context.operation_type.value,
@@ -163,13 +166,15 @@ class NoServiceSdlRule(ValidationRule):
 
 
 def build_schema(
-    *, introspection: bool = True, settings: Settings | None = None
+    *, introspection: bool = True, settings: Settings | None = None, tracer: Tracer = OFF
 ) -> strawberry.Schema:
-    settings = settings or get_settings()
+    """The served schema. Without ``settings``, the documented defaults' limits (the
+    exported SDL does not depend on them)."""
+    settings = settings or from_env({})
     extensions: list[Any] = [
         MaskUnexpectedErrors,
         partial(RequestErrors, hide_suggestions=not introspection),
-        OperationTracing,
+        partial(OperationTracing, tracer=tracer),
         CacheControl,
         *limit_extensions(
             settings,
@@ -191,11 +196,6 @@ def build_schema(
             batching_config=batching(settings),
         ),
     )
-
-
-@cache
-def schema(introspection: bool = True) -> strawberry.Schema:
-    return build_schema(introspection=introspection)
 
 
 def sdl() -> str:

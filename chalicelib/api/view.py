@@ -18,11 +18,12 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chalice.app import Request, Response
 from cross_web import HTTPException, SyncHTTPRequestAdapter
@@ -34,18 +35,21 @@ from strawberry.http.temporal_response import TemporalResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
-from chalicelib import tracing
 from chalicelib.api.caching import NO_STORE, cache_control
 from chalicelib.api.context import RequestContext
 from chalicelib.api.limits import MAX_NUMBER_DIGITS
 from chalicelib.api.persisted import DEFAULT_MANIFEST, PersistedDocuments, load_manifest
-from chalicelib.api.schema import is_unexpected, schema
+from chalicelib.api.schema import is_unexpected
 from chalicelib.auth import caller_id
 from chalicelib.documents import DocumentStore
 from chalicelib.errors import ServiceError
 from chalicelib.favorites import FavoritesStore
 from chalicelib.rankings import RankingStore
-from chalicelib.settings import get_settings
+from chalicelib.settings import Settings
+from chalicelib.tracing import Tracer
+
+if TYPE_CHECKING:
+    import strawberry
 
 logger = logging.getLogger(__name__)
 
@@ -201,10 +205,9 @@ def error_response(
     )
 
 
-class Stores(Hashable, Protocol):
-    """Where each request's stores come from: app.py hands in the composition
-    root (``chalicelib.services``), so the GraphQL layer never imports it.
-    Hashable: one view is kept per route and stores."""
+class Stores(Protocol):
+    """Where each request's stores come from: the composition object
+    (``chalicelib.services``) hands itself in, so the GraphQL layer never imports it."""
 
     def favorites(self) -> FavoritesStore: ...
 
@@ -214,15 +217,24 @@ class Stores(Hashable, Protocol):
 
 
 class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
-    def __init__(self, *, public: bool, stores: Stores) -> None:
-        settings = get_settings()
-        super().__init__(
-            schema=schema(introspection=settings.graphiql),
-            graphql_ide="graphiql" if settings.graphiql else None,
-        )
+    """One route's view, built once per composition object (``Services.view``)."""
+
+    def __init__(
+        self,
+        *,
+        public: bool,
+        stores: Stores,
+        schema: strawberry.Schema,
+        settings: Settings,
+        tracer: Tracer,
+        clock: Callable[[], datetime],
+    ) -> None:
+        super().__init__(schema=schema, graphql_ide="graphiql" if settings.graphiql else None)
         self._public = public
         self._stores = stores
         self._settings = settings
+        self._tracer = tracer
+        self._clock = clock
         self._max_body_bytes = settings.max_body_bytes
         # The manifest's documents when this stage runs trusted documents only.
         self._trusted = (
@@ -260,6 +272,7 @@ class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
             user_id=user_id,
             favorites=self._stores.favorites(),
             rankings=self._stores.rankings(),
+            clock=self._clock,
             request_id=request_id(request),
             settings=self._settings,
         )
@@ -412,7 +425,7 @@ class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
             # Resolver errors are masked inside GraphQL; this is anything else.
             rid = request_id(request)
             logger.exception("unexpected error outside GraphQL, request %s", rid)
-            with tracing.subsegment("graphql_http", request_id=rid, failed=True):
+            with self._tracer.subsegment("graphql_http", request_id=rid, failed=True):
                 pass
             return error_response(
                 500,
@@ -421,12 +434,3 @@ class FavoritesGraphQLView(GraphQLView[RequestContext, None]):
                 media_type=media_type,
                 requestId=rid,
             )
-
-
-@cache
-def view(public: bool, stores: Stores) -> FavoritesGraphQLView:
-    return FavoritesGraphQLView(public=public, stores=stores)
-
-
-def handle(request: Request, *, public: bool, stores: Stores) -> Response:
-    return view(public, stores).execute_request(request)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from chalicelib import logs, tracing
+from chalicelib import logs
 from chalicelib.metrics import MetricSpace
 from chalicelib.stream.batch import process_batch
 from chalicelib.stream.records import FavoriteEvent
 from chalicelib.stream.writer import CountsWriter
+from chalicelib.tracing import OFF, Span, Tracer
 
 BATCH_MESSAGE = "favorites stream batch"
 
@@ -21,7 +22,7 @@ def remaining_seconds(context: object) -> float | None:
     return float(remaining()) / 1000 if callable(remaining) else None
 
 
-def link_counted(span: tracing.Span, counted: Sequence[FavoriteEvent], now: float) -> None:
+def link_counted(span: Span, counted: Sequence[FavoriteEvent], now: float) -> None:
     """Link the batch's span to the trace of each favorite it counted, with the
     favorite's lag from its ``created_at`` to the count: from a favorite's trace
     to the batch that counted it, and back."""
@@ -37,15 +38,19 @@ def handle_stream_batch(
     favorites_table: str,
     remaining_seconds: float | None = None,
     metrics: MetricSpace | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    tracer: Tracer = OFF,
 ) -> dict[str, list[dict[str, str]]]:
     """The stream handler's body: apply, trace, log one line, answer Lambda.
 
     ``remaining_seconds`` is the invocation's time left; the retry budget
     stays inside it. The log line carries the batch's metrics (EMF) when
-    ``metrics`` names where they go.
+    ``metrics`` names where they go. ``clock`` gives the time the batch's lag
+    is measured from; ``tracer`` records the batch's span.
     """
-    now = time.time()
-    with tracing.subsegment("aggregate_favorites") as span:
+    now = clock()
+    with tracer.subsegment("aggregate_favorites") as span:
         report = process_batch(
             records,
             writer,
@@ -55,6 +60,6 @@ def handle_stream_batch(
         )
         for key, value in report.annotations().items():
             span.annotate(key, value)
-        link_counted(span, report.counted, time.time())
+        link_counted(span, report.counted, clock())
     logs.reports.info(BATCH_MESSAGE, extra={"fields": report.log_fields(metrics, now)})
     return report.response()

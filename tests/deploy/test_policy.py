@@ -110,7 +110,7 @@ def test_no_client_is_used_but_through_an_adapter():
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 receiver = node.func.value
                 if isinstance(receiver, ast.Call) and isinstance(receiver.func, ast.Attribute):
-                    # e.g. aws.dynamodb().put_item(...)
+                    # e.g. self.dynamodb().put_item(...)
                     assert receiver.func.attr not in ("dynamodb", "dynamodb_streams"), path
 
 
@@ -122,9 +122,9 @@ def test_the_analysis_sees_every_call():
     assert set().union(*FUNCTION_ADAPTERS.values()) == set(ADAPTERS)
 
 
-def _services_called(tree: ast.AST, receiver: str = "services") -> set[str]:
-    """The ``<receiver>.<factory>()`` calls in a piece of code; the receiver is a
-    name (``services``) or an attribute (``self._stores``)."""
+def _members_called(tree: ast.AST, receiver: str) -> set[str]:
+    """The ``<receiver>.<member>()`` calls in a piece of code; the receiver is a
+    name (``self``, ``root``) or an attribute (``self._stores``)."""
     return {
         node.func.attr
         for node in ast.walk(tree)
@@ -137,47 +137,114 @@ def _services_called(tree: ast.AST, receiver: str = "services") -> set[str]:
     }
 
 
-def _stores_handed(tree: ast.AST) -> set[str]:
-    """What a piece of code passes as ``stores=`` (a name)."""
-    return {
-        ast.unparse(keyword.value)
-        for node in ast.walk(tree)
+def _root_members_called(handler: ast.FunctionDef) -> set[str]:
+    """The composition object's members a handler calls: ``services().<member>()``,
+    or through a name bound to ``services()``."""
+    bound = {
+        target.id
+        for node in ast.walk(handler)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Name)
+        and node.value.func.id == "services"
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    called = set().union(*(_members_called(handler, name) for name in bound))
+    for node in ast.walk(handler):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Call)
+            and isinstance(node.func.value.func, ast.Name)
+            and node.func.value.func.id == "services"
+        ):
+            called.add(node.func.attr)
+    return called
+
+
+def _hands_itself_as_stores(member: ast.FunctionDef) -> bool:
+    """Whether a member passes the composition object itself as ``stores=``."""
+    return any(
+        keyword.arg == "stores"
+        and isinstance(keyword.value, ast.Name)
+        and keyword.value.id == "self"
+        for node in ast.walk(member)
         if isinstance(node, ast.Call)
         for keyword in node.keywords
-        if keyword.arg == "stores"
-    }
+    )
+
+
+def _services_members() -> dict[str, ast.FunctionDef]:
+    tree = ast.parse((ROOT / "chalicelib" / "services.py").read_text())
+    (root,) = [node for node in tree.body if isinstance(node, ast.ClassDef)]
+    return {node.name: node for node in root.body if isinstance(node, ast.FunctionDef)}
+
+
+def _api_store_calls() -> set[str]:
+    """What the GraphQL layer calls on the stores it is handed (``self._stores.<member>()``)."""
+    called: set[str] = set()
+    for path in (ROOT / "chalicelib" / "api").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        # The API never imports the root (also an import-linter contract): it is handed it.
+        assert not {"chalicelib.services", "app"} & imported, path
+        called |= _members_called(tree, "_stores")
+    return called
+
+
+def reached_adapters(members: set[str]) -> set[str]:
+    """The adapters these members of the composition object build, following the
+    members they call (``self.<member>()``) and what the GraphQL view calls on
+    them when a member hands the object to it as its stores."""
+    tree = _services_members()
+    api_calls = _api_store_calls()
+    seen: set[str] = set()
+    adapters: set[str] = set()
+    todo = list(members)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        member = tree[name]  # a KeyError: a handler calls what the object does not have
+        adapters |= {
+            node.func.id
+            for node in ast.walk(member)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        } & set(ADAPTERS)
+        todo += _members_called(member, "self")
+        if _hands_itself_as_stores(member):
+            todo += api_calls
+    return adapters
 
 
 def test_each_function_reaches_exactly_its_adapters():
-    services_tree = ast.parse((ROOT / "chalicelib" / "services.py").read_text())
-    built = {
-        factory.name: {
-            node.func.id
-            for node in ast.walk(factory)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-        }
-        & set(ADAPTERS)
-        for factory in services_tree.body
-        if isinstance(factory, ast.FunctionDef)
-    }
     app_tree = ast.parse((ROOT / "app.py").read_text())
     handlers = {node.name: node for node in app_tree.body if isinstance(node, ast.FunctionDef)}
-    # The routes hand chalicelib/api the composition root as its stores; the
-    # view builds each request's context from them (self._stores.<factory>()).
-    for route in ("graphql", "public_graphql"):
-        assert _services_called(handlers[route]) == set()
-        assert _stores_handed(handlers[route]) == {"services"}
-    reached = {API_HANDLER: set[str]()}
-    for path in (ROOT / "chalicelib" / "api").rglob("*.py"):
-        tree = ast.parse(path.read_text())
-        assert _services_called(tree) == set(), path  # the API never imports services
-        reached[API_HANDLER] |= _services_called(tree, "_stores")
-    for function in FUNCTION_ADAPTERS.keys() - {API_HANDLER}:
-        reached[function] = _services_called(handlers[function])
     assert set(FUNCTION_ADAPTERS) == set(stage("dev").functions)
-    for function, factories in reached.items():
-        adapters = set().union(*(built[factory] for factory in factories))
-        assert adapters == FUNCTION_ADAPTERS[function], function
+    routes = {API_HANDLER: ("graphql", "public_graphql")}
+    for function, adapters in FUNCTION_ADAPTERS.items():
+        members = set().union(
+            *(_root_members_called(handlers[name]) for name in routes.get(function, (function,)))
+        )
+        # A client reached straight from a handler would escape the analysis.
+        assert "dynamodb" not in members, function
+        assert reached_adapters(members) == adapters, function
+
+
+def test_the_reach_analysis_follows_members_and_the_views_stores():
+    # The routes reach the stores only through the view; the stream handler its writer.
+    assert reached_adapters({"view"}) == {"DocumentStore", "FavoritesStore", "RankingStore"}
+    assert reached_adapters({"counts_writer", "metric_space"}) == {"CountsWriter"}
+    assert reached_adapters({"reconciler"}) == {"ReconcileStore"}
+    assert reached_adapters({"eraser", "metric_space"}) == {"ErasureStore"}
+    assert _api_store_calls() == {"documents", "favorites", "rankings"}
 
 
 def _operation_names() -> dict[str, str]:

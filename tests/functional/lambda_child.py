@@ -33,25 +33,26 @@ MUTATION = 'mutation AddFavorite { favorite(restaurantId: "pizza") { changed } }
 
 
 def link(second: str) -> None:
-    from chalicelib import tracing
+    import app
 
-    with tracing.subsegment("favorite_write"):
-        written = tracing.trace_header()
+    tracer = app.services().tracer
+    with tracer.subsegment("favorite_write"):
+        written = tracer.trace_header()
     assert written is not None
     os.environ["_X_AMZN_TRACE_ID"] = second
-    with tracing.subsegment("count_batch") as span:
+    with tracer.subsegment("count_batch") as span:
         span.link(written, lag_seconds=1.5)
 
 
 def counted(client: Client, second: str) -> None:
-    from chalicelib import aws
+    import app
 
     mutation = 'mutation { favorite(restaurantId: "traced") { changed } }'
     assert graphql(client, mutation, user="u9")["data"]["favorite"]["changed"] is True
     key = {"restaurant_id": {"S": "traced"}, "user_id": {"S": "u9"}}
     # Read as the stream would carry it, outside both invocations' traces (unsampled).
     os.environ["_X_AMZN_TRACE_ID"] = f"Root=1-69300000-{0:024x};Parent={1:016x};Sampled=0"
-    item = aws.dynamodb().get_item(TableName=FAVORITES_TABLE, Key=key)["Item"]
+    item = app.services().dynamodb().get_item(TableName=FAVORITES_TABLE, Key=key)["Item"]
     record = stream_record("INSERT", "traced", "u9", new_image=dict(item))
     os.environ["_X_AMZN_TRACE_ID"] = second
     answer = client.lambda_.invoke("aggregate_favorites", stream_event([record]))
@@ -67,13 +68,12 @@ def main() -> None:
         stream_record("MODIFY", "r1", "u2", created),
     ]
     with mock_aws():
-        from app import app
-        from chalicelib import aws
+        import app
         from infra.tables import TableNames, ensure_tables
 
         # Lambda's init phase: no trace header yet.
-        ensure_tables(aws.dynamodb(), TableNames(FAVORITES_TABLE, COUNTS_TABLE))
-        with Client(app, stage_name="test", project_dir=ROOT) as client:
+        ensure_tables(app.services().dynamodb(), TableNames(FAVORITES_TABLE, COUNTS_TABLE))
+        with Client(app.app, stage_name="test", project_dir=ROOT) as client:
             for kind, header in invocations:
                 os.environ["_X_AMZN_TRACE_ID"] = header.split("|")[0]
                 if kind == "link":

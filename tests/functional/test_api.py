@@ -89,15 +89,13 @@ def test_one_user_cannot_remove_another_users_favorite(client, dynamodb):
     assert len(favorites_items(dynamodb)) == 1
 
 
-def test_viewer_pages_through_favorites_newest_first(client, monkeypatch):
+def test_viewer_pages_through_favorites_newest_first(client, serve):
     from datetime import timedelta
-
-    from chalicelib import services
 
     # One favorite a minute, so "newest first" has exactly one right order.
     start = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
     moments = iter(start + timedelta(minutes=i) for i in range(100))
-    monkeypatch.setattr(services.favorites(), "_clock", lambda: next(moments))
+    serve(clock=lambda: next(moments).timestamp())
     ids = [f"r{i}" for i in range(5)]
     for restaurant in ids:
         graphql(client, FAVORITE, {"id": restaurant}, user="alice")
@@ -234,9 +232,7 @@ def test_bad_input_is_a_bad_user_input_error_that_says_what_is_wrong(
     assert "Traceback" not in json.dumps(result)
 
 
-def test_unexpected_failures_are_masked(client, monkeypatch):
-    from chalicelib import services
-
+def test_unexpected_failures_are_masked(client, services, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("secret table detail")
 

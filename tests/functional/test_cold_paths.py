@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 
 from chalicelib.api import schema as schema_module
-from chalicelib.api import view as view_module
 from infra.stages import ROOT
 from tests.support import error_codes, graphql
 
@@ -23,13 +23,15 @@ STREAM_COLD_START = textwrap.dedent(
     before = set(sys.modules)
     with mock_aws():
         from chalicelib import aws
+        from chalicelib.settings import from_environment
         from infra.tables import TableNames, ensure_tables
         from tests.support import stream_event, stream_record
-        ensure_tables(aws.dynamodb(), TableNames("favorites-test", "favorite-counts-test"))
+        client = aws.dynamodb(from_environment())
+        ensure_tables(client, TableNames("favorites-test", "favorite-counts-test"))
         import app
         event = stream_event([stream_record("INSERT", "r1", "u1", "2026-11-23T10:00:00.000Z")])
         answer = app.aggregate_favorites(event, None)
-        stored = aws.dynamodb().get_item(
+        stored = client.get_item(
             TableName="favorite-counts-test",
             Key={"restaurant_id": {"S": "r1"}, "bucket": {"S": "ALL"}},
         )["Item"]["favorite_count"]["N"]
@@ -64,54 +66,36 @@ def test_graphql_schema_is_built_once_per_container(client, dynamodb, monkeypatc
     built: list[bool] = []
     real = schema_module.build_schema
 
-    def counting(*, introspection: bool = True):
-        built.append(introspection)
-        return real(introspection=introspection)
+    def counting(**options: Any) -> Any:
+        built.append(options["introspection"])
+        return real(**options)
 
     monkeypatch.setattr(schema_module, "build_schema", counting)
-    schema_module.schema.cache_clear()
-    view_module.view.cache_clear()
-    try:
-        for _ in range(3):
-            graphql(client, "{ topRestaurants { edges { rank } } }", public=True)
-            graphql(client, 'mutation { favorite(restaurantId: "r1") { changed } }', user="u1")
-        assert len(built) == 1
-    finally:
-        schema_module.schema.cache_clear()
-        view_module.view.cache_clear()
+    for _ in range(3):
+        graphql(client, "{ topRestaurants { edges { rank } } }", public=True)
+        graphql(client, 'mutation { favorite(restaurantId: "r1") { changed } }', user="u1")
+    assert len(built) == 1
 
 
 INTROSPECTION = "{ __schema { queryType { name } } }"
 
 
 @pytest.mark.parametrize(("stage", "allowed"), [("dev", True), ("prod", False)])
-def test_introspection_and_graphiql_follow_the_stage(client, monkeypatch, stage, allowed):
+def test_introspection_and_graphiql_follow_the_stage(client, serve, stage, allowed):
     from infra.stages import stage as stage_config
 
     flag = stage_config(stage).environment["GRAPHIQL_ENABLED"]
-    monkeypatch.setenv("STAGE", stage)
-    monkeypatch.setenv("GRAPHIQL_ENABLED", flag)
-    from chalicelib.settings import get_settings
-
-    get_settings.cache_clear()
-    view_module.view.cache_clear()
-    try:
-        result = graphql(client, INTROSPECTION, public=True)
-        page = client.http.get("/public/graphql", headers={"Accept": "text/html"})
-        if allowed:
-            assert result["data"]["__schema"]["queryType"]["name"] == "Query"
-            assert page.status_code == 200
-            assert b"graphiql" in page.body.lower()
-        else:
-            assert result.get("data") is None
-            assert error_codes(result)
-            assert "introspection" in result["errors"][0]["message"].lower()
-            assert b"graphiql" not in page.body.lower()
-            # Ordinary queries still work in prod.
-            assert "errors" not in graphql(
-                client, "{ topRestaurants { edges { rank } } }", public=True
-            )
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
-        view_module.view.cache_clear()
+    serve(STAGE=stage, GRAPHIQL_ENABLED=flag)
+    result = graphql(client, INTROSPECTION, public=True)
+    page = client.http.get("/public/graphql", headers={"Accept": "text/html"})
+    if allowed:
+        assert result["data"]["__schema"]["queryType"]["name"] == "Query"
+        assert page.status_code == 200
+        assert b"graphiql" in page.body.lower()
+    else:
+        assert result.get("data") is None
+        assert error_codes(result)
+        assert "introspection" in result["errors"][0]["message"].lower()
+        assert b"graphiql" not in page.body.lower()
+        # Ordinary queries still work in prod.
+        assert "errors" not in graphql(client, "{ topRestaurants { edges { rank } } }", public=True)

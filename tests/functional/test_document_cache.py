@@ -81,23 +81,21 @@ def test_documents_that_do_not_parse_are_refused_every_time(client, calls):
         assert error_codes(graphql(client, "{ viewer {", public=True)) == ["GRAPHQL_PARSE_FAILED"]
 
 
-def test_a_lower_token_limit_is_not_bypassed_by_a_document_parsed_under_a_higher_one(
-    client, reconfigure
-):
+def test_a_lower_token_limit_is_not_bypassed_by_a_document_parsed_under_a_higher_one(client, serve):
     ten = "{" + " ".join(f"a{i}: topRestaurants {{ edges {{ rank }} }}" for i in range(10)) + "}"
     assert "errors" not in graphql(client, ten, public=True)
-    reconfigure(GRAPHQL_MAX_TOKENS="50")
+    serve(GRAPHQL_MAX_TOKENS="50")
     result = graphql(client, ten, public=True)
     assert "more than 50 tokens" in result["errors"][0]["message"]
     assert error_codes(result) == ["GRAPHQL_PARSE_FAILED"]
 
 
-def test_a_document_validated_for_one_schema_is_validated_again_for_another(client, reconfigure):
+def test_a_document_validated_for_one_schema_is_validated_again_for_another(client, serve):
     introspection = "{ __schema { queryType { name } } }"
     assert graphql(client, introspection, public=True)["data"] == {
         "__schema": {"queryType": {"name": "Query"}}
     }
-    reconfigure(STAGE="prod")
+    serve(STAGE="prod")
     for _ in range(2):
         result = graphql(client, introspection, public=True)
         assert "introspection has been disabled" in result["errors"][0]["message"]

@@ -14,9 +14,11 @@ from tests.support import FAVORITES_TABLE
 
 
 @pytest.fixture
-def quick(reconfigure) -> None:
+def quick(serve, monkeypatch) -> None:
     # moto's index is consistent: no need to wait between the two empty passes.
-    reconfigure(ERASURE_SETTLE_MS="0")
+    serve(ERASURE_SETTLE_MS="0")
+    # The command's --environment reads this process's environment, as in Lambda or CI.
+    monkeypatch.setenv("ERASURE_SETTLE_MS", "0")
 
 
 def seed(dynamodb: Any) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import tracing
 from chalicelib.favorites import TRACE_ATTRIBUTE, FavoritesStore
 from chalicelib.stream.handler import link_counted
 from chalicelib.stream.records import FavoriteEvent, parse_record
@@ -27,8 +26,8 @@ def test_a_favorite_records_the_trace_that_wrote_it(dynamodb):
     assert item[TRACE_ATTRIBUTE] == {"S": HEADER}
 
 
-def test_with_tracing_off_a_favorite_carries_no_trace(dynamodb):
-    assert tracing.trace_header() is None  # outside Lambda
+def test_with_tracing_off_a_favorite_carries_no_trace(services, dynamodb):
+    assert services.tracer.trace_header() is None  # outside Lambda
     assert FavoritesStore(dynamodb, FAVORITES_TABLE).add("u1", "pizza").changed is True
     item = dynamodb.get_item(TableName=FAVORITES_TABLE, Key=KEY)["Item"]
     assert set(item) == {"restaurant_id", "user_id", "created_at"}

@@ -111,10 +111,8 @@ def test_more_than_100_representations_are_bad_user_input(client, dynamodb):
     assert sum(calls.values()) == 0
 
 
-def test_where_introspection_is_off_service_sdl_is_too_but_entities_work(
-    client, dynamodb, reconfigure
-):
-    reconfigure(STAGE="prod")
+def test_where_introspection_is_off_service_sdl_is_too_but_entities_work(client, dynamodb, serve):
+    serve(STAGE="prod")
     put_counts(dynamodb, "ALL", {"r1": 2})
     refused = graphql(client, "{ _service { sdl } }", public=True)
     assert error_codes(refused) == ["GRAPHQL_VALIDATION_FAILED"]

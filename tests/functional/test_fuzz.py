@@ -19,8 +19,7 @@ from graphql import GraphQLNamedType, GraphQLObjectType, IntValueNode
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.api.schema import schema as api_schema
-from chalicelib.api.schema import sdl
+from chalicelib.api.schema import build_schema, sdl
 from local.tokens import token
 from tests.support import COUNTS_TABLE, FAVORITES_TABLE
 
@@ -248,7 +247,7 @@ OPERATION_AND_VARIABLES = st.sampled_from(sorted(OPERATIONS)).flatmap(
 def arguments_in_schema() -> dict[tuple[str, str], set[str]]:
     found: dict[tuple[str, str], set[str]] = {}
     named: GraphQLNamedType
-    for name, named in api_schema()._schema.type_map.items():
+    for name, named in build_schema()._schema.type_map.items():
         if name.startswith("__") or not isinstance(named, GraphQLObjectType):
             continue
         for field_name, field in named.fields.items():

@@ -120,9 +120,9 @@ def test_field_errors_are_200_with_data_in_either_media_type(client):
             assert codes(answer) == [code]
 
 
-def test_an_unexpected_error_in_a_resolver_is_200_with_its_field_null(client, monkeypatch):
-    from chalicelib import services
-
+def test_an_unexpected_error_in_a_resolver_is_200_with_its_field_null(
+    client, services, monkeypatch
+):
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret table detail")
 

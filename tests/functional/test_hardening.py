@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from local.tokens import token
-from tests.support import error_codes, graphql, recorded_spans
+from tests.support import SpanRecorder, error_codes, graphql
 
 FAVORITE = "mutation F($id: ID!) { favorite(restaurantId: $id) { changed } }"
 VIEWER_PAGE = """
@@ -89,15 +89,13 @@ def test_broken_get_requests_get_a_4xx_with_a_readable_json_message(client, quer
     assert error["extensions"]["code"] == "BAD_REQUEST"
 
 
-def test_a_deployed_stage_without_cursor_secret_warns(reconfigure, caplog):
-    from chalicelib import services
-
-    reconfigure(STAGE="dev")
+def test_a_deployed_stage_without_cursor_secret_warns(serve, caplog):
+    services = serve(STAGE="dev")
     with caplog.at_level(logging.WARNING, logger="chalicelib.services"):
         services.favorites()
     assert "CURSOR_SECRET is not set for stage dev" in caplog.text
     caplog.clear()
-    reconfigure(CURSOR_SECRET="a-real-secret")
+    services = serve(STAGE="dev", CURSOR_SECRET="a-real-secret")
     with caplog.at_level(logging.WARNING, logger="chalicelib.services"):
         services.favorites()
     assert caplog.text == ""
@@ -122,8 +120,8 @@ def test_mutations_over_get_are_refused(client, dynamodb):
     assert dynamodb.scan(TableName="favorites-test")["Items"] == []
 
 
-def test_batches_are_capped_when_batching_is_configured(client, reconfigure):
-    reconfigure(GRAPHQL_MAX_BATCH_OPERATIONS="2")
+def test_batches_are_capped_when_batching_is_configured(client, serve):
+    serve(GRAPHQL_MAX_BATCH_OPERATIONS="2")
     one = {"query": "{ topRestaurants { edges { rank } } }"}
     status, answer = post(client, json.dumps([one, one]).encode())
     assert status == 200
@@ -133,10 +131,10 @@ def test_batches_are_capped_when_batching_is_configured(client, reconfigure):
     assert answer["errors"][0]["message"] == "Too many operations"
 
 
-def test_query_depth_is_limited(client, reconfigure):
+def test_query_depth_is_limited(client, serve):
     deep = "{ viewer { favorites { edges { node { id } } } } }"
     assert "errors" not in graphql(client, deep, user="alice")
-    reconfigure(GRAPHQL_MAX_DEPTH="2")
+    serve(GRAPHQL_MAX_DEPTH="2")
     result = graphql(client, deep, user="alice")
     assert result["data"] is None
     assert "exceeds maximum operation depth of 2" in result["errors"][0]["message"]
@@ -172,8 +170,8 @@ def test_graphql_syntax_and_validation_errors_have_codes(client):
     assert "Did you mean 'viewer'?" in result["errors"][0]["message"]
 
 
-def test_prod_has_no_introspection_graphiql_or_suggestions(client, reconfigure):
-    reconfigure(STAGE="prod")
+def test_prod_has_no_introspection_graphiql_or_suggestions(client, serve):
+    serve(STAGE="prod")
     introspection = graphql(client, "{ __schema { types { name } } }", public=True)
     assert "introspection has been disabled" in introspection["errors"][0]["message"]
     for query in [
@@ -197,15 +195,15 @@ def test_graphiql_is_served_outside_prod(client):
 
 
 def test_unexpected_errors_are_masked_with_a_request_id_also_logged_and_traced(
-    client, monkeypatch, caplog
+    client, serve, monkeypatch, caplog
 ):
-    from chalicelib import services
-
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret table detail")
 
-    monkeypatch.setattr(services.rankings(), "top_page", broken)
-    with recorded_spans(monkeypatch) as spans, caplog.at_level(logging.INFO):
+    recorder = SpanRecorder()
+    monkeypatch.setattr(serve(tracer=recorder).rankings(), "top_page", broken)
+    spans = recorder.spans
+    with caplog.at_level(logging.INFO):
         result = graphql(client, "{ topRestaurants { edges { rank } } }", public=True)
     [error] = result["errors"]
     assert error["message"] == "Internal server error."
@@ -243,14 +241,16 @@ def test_api_gateways_request_id_is_the_one_reported():
     assert request_id(Request(event)) == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
 
 
-def test_failures_outside_graphql_are_a_json_500_with_a_request_id(client, monkeypatch, caplog):
-    from chalicelib import services
-
+def test_failures_outside_graphql_are_a_json_500_with_a_request_id(
+    client, serve, monkeypatch, caplog
+):
     def broken() -> Any:
         raise RuntimeError("cannot reach the table")
 
-    monkeypatch.setattr(services, "favorites", broken)
-    with recorded_spans(monkeypatch) as spans, caplog.at_level(logging.ERROR):
+    recorder = SpanRecorder()
+    monkeypatch.setattr(serve(tracer=recorder), "favorites", broken)
+    spans = recorder.spans
+    with caplog.at_level(logging.ERROR):
         response = client.http.post(
             "/public/graphql", headers=JSON, body=b'{"query": "{ viewer { id } }"}'
         )

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib import services
 from local.tokens import token
 from tests.support import stream_event, stream_record
 
@@ -17,10 +16,12 @@ SECRET = "cursor-secret-that-must-never-be-logged-0123456789"
 
 
 def test_no_token_or_secret_reaches_a_log_line(
-    client: Any, dynamodb: Any, lambda_logging: io.StringIO, monkeypatch: pytest.MonkeyPatch
+    client: Any,
+    serve: Any,
+    lambda_logging: io.StringIO,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("CURSOR_SECRET", SECRET)
-    services.reset()
+    services = serve(CURSOR_SECRET=SECRET)
     bearer = token("alice")
     headers = {"Content-Type": "application/json", "Authorization": bearer}
 

@@ -142,7 +142,7 @@ def test_graphiql_only_for_a_browser_asking_for_a_page(client, ranked):
 
 
 @pytest.fixture
-def trusted(reconfigure, tmp_path):
+def trusted(serve, tmp_path):
     manifest = tmp_path / "manifest.json"
     manifest.write_text(
         json.dumps(
@@ -153,7 +153,7 @@ def trusted(reconfigure, tmp_path):
             }
         )
     )
-    reconfigure(TRUSTED_DOCUMENTS_ONLY="true", TRUSTED_DOCUMENTS_MANIFEST=str(manifest))
+    serve(TRUSTED_DOCUMENTS_ONLY="true", TRUSTED_DOCUMENTS_MANIFEST=str(manifest))
 
 
 @pytest.mark.parametrize("route", ROUTES)

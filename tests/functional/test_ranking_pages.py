@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib import services
 from chalicelib.favorites import Favorite, encode_cursor
-from chalicelib.rankings import RankedRestaurant, RankingStore
+from chalicelib.rankings import RankedRestaurant
 from chalicelib.rankings import encode_cursor as ranking_cursor
 from chalicelib.settings import DEV_CURSOR_SECRET
-from tests.support import COUNTS_TABLE, error_codes, graphql, put_counts
+from tests.support import error_codes, graphql, put_counts
 
 PAGE = """
 query P($window: TimeWindow!, $period: String, $first: Int!, $after: String) {
@@ -34,11 +33,8 @@ def page(client: Any, first: int, after: str | None = None, **where: Any) -> lis
 
 
 @pytest.mark.parametrize("shards", [1, 3])
-def test_paging_with_after_continues_the_ranking_exactly(client, dynamodb, monkeypatch, shards):
-    # The stage's RANKING_SHARDS comes from .chalice/config.json inside each request,
-    # so the sharded store is handed to the API through its factory.
-    sharded = RankingStore(dynamodb, COUNTS_TABLE, shards)
-    monkeypatch.setattr(services, "rankings", lambda: sharded)
+def test_paging_with_after_continues_the_ranking_exactly(client, dynamodb, serve, shards):
+    serve(RANKING_SHARDS=str(shards))
     put_counts(dynamodb, "ALL", COUNTS, shards=shards)
     rows: list[dict[str, Any]] = []
     after = None

@@ -109,26 +109,11 @@ def test_poison_records_are_skipped_and_the_rest_applied(client, dynamodb):
     assert counts(dynamodb)[("r1", "ALL")] == 2
 
 
-def test_a_failed_write_names_the_first_record_not_applied(client, dynamodb, monkeypatch):
-    from botocore.exceptions import ClientError
+def test_a_failed_write_names_the_first_record_not_applied(client, dynamodb, serve):
+    from devtools.faults import FaultyClient, invalid
 
-    from chalicelib import services
-
-    writer = services.counts_writer()
-    real = dynamodb.transact_write_items
-    calls = {"n": 0}
-
-    def fail_second_chunk(**kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise ClientError({"Error": {"Code": "ValidationException", "Message": "x"}}, "Tx")
-        return real(**kwargs)
-
-    monkeypatch.setattr(
-        writer,
-        "_client",
-        type("C", (), {"transact_write_items": staticmethod(fail_second_chunk)})(),
-    )
+    # The second transaction fails with an error no retry can fix.
+    serve(dynamodb=FaultyClient(dynamodb, before={2: invalid}))
     # 30 restaurants on one day: 25 fit in the first chunk (100 actions).
     batch = [stream_record("INSERT", f"r{i:02d}", "u1", NOV) for i in range(30)]
     response = invoke(client, batch)

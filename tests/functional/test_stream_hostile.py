@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from chalicelib.counts import MARKER_PREFIX
-from tests.support import COUNTS_TABLE, recorded_spans, stream_event, stream_record
+from tests.support import COUNTS_TABLE, SpanRecorder, stream_event, stream_record
 
 NOV = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 OTHER_TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2026-11-01T00:00:00.000"
@@ -25,9 +24,10 @@ def all_time_counts(dynamodb: Any) -> dict[str, int]:
 
 
 @pytest.fixture
-def spans(monkeypatch) -> Iterator[list[dict[str, Any]]]:
-    with recorded_spans(monkeypatch) as recorded:
-        yield recorded
+def spans(serve) -> list[dict[str, Any]]:
+    recorder = SpanRecorder()
+    serve(tracer=recorder)
+    return recorder.spans
 
 
 def with_event_name(name: Any) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """X-Ray, verified: the segments a GraphQL mutation and a stream batch really emit.
 
-The recorder is the SDK's own (through chalicelib.tracing's ``xray-sdk``
-backend) with its emitter swapped for an in-memory one, so every entity that
-would go to the X-Ray daemon is caught and read back as JSON. Both backends as
-Lambda runs them, against a UDP daemon: test_tracing_backends.py.
+The recorder is the SDK's own (the app's tracer's ``xray-sdk`` backend, through
+chalicelib.tracing) with its emitter swapped for an in-memory one, so every
+entity that would go to the X-Ray daemon is caught and read back as JSON. Both
+backends as Lambda runs them, against a UDP daemon: test_tracing_backends.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any, cast
 
 import pytest
 
-from chalicelib import services, tracing
 from tests.support import FAVORITES_TABLE, graphql, stream_event, stream_record
 
 
@@ -33,12 +32,11 @@ class MemoryEmitter:
 
 
 @pytest.fixture
-def xray(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, MemoryEmitter]]:
+def xray(serve: Any) -> Iterator[tuple[Any, MemoryEmitter]]:
     # Lambda turns tracing on (AWS_LAMBDA_FUNCTION_NAME); here we say so.
-    monkeypatch.setenv("TRACING_ENABLED", "true")
-    monkeypatch.setenv("TRACING_BACKEND", "xray-sdk")
-    services.reset()
-    recorder = cast(Any, tracing._backend()).recorder  # the one recorder, patched into botocore
+    services = serve(TRACING_ENABLED="true", TRACING_BACKEND="xray-sdk")
+    # The SDK's one recorder, patched into botocore.
+    recorder = cast(Any, services.tracer.backend).recorder
     emitter = MemoryEmitter()
     original = recorder.emitter
     recorder.emitter = emitter
@@ -47,9 +45,6 @@ def xray(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, MemoryEmitter]]
     # botocore stays patched for the rest of the session; with no segment open
     # the SDK would log an error for every later call, so silence that here.
     recorder.configure(context_missing="IGNORE_ERROR")
-    monkeypatch.delenv("TRACING_ENABLED")
-    monkeypatch.delenv("TRACING_BACKEND")
-    services.reset()
 
 
 def _traced(recorder: Any, emitter: MemoryEmitter, action: Any) -> dict[str, Any]:
@@ -159,11 +154,11 @@ def test_outside_lambda_tracing_is_off_and_the_sdk_stays_unloaded(backend):
 
     code = (
         "import sys, app\n"
-        "from chalicelib import tracing\n"
-        "with tracing.subsegment('x', a=1) as span: span.annotate('b', 2)\n"
-        "tracing.instrument_aws()\n"
-        "assert not tracing.enabled()\n"
-        "assert tracing.trace_header() is None\n"
+        "tracer = app.services().tracer\n"
+        "with tracer.subsegment('x', a=1) as span: span.annotate('b', 2)\n"
+        "tracer.instrument_aws()\n"
+        "assert not tracer.enabled\n"
+        "assert tracer.trace_header() is None\n"
         "libraries = ('aws_xray_sdk', 'opentelemetry', 'google')\n"
         "loaded = [m for m in sys.modules if m.split('.')[0] in libraries]\n"
         "assert not loaded, loaded\n"

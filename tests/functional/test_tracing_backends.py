@@ -193,7 +193,7 @@ def test_with_tracing_off_nothing_is_sent_and_no_tracing_library_loads():
 
 
 def test_a_span_links_to_the_span_another_invocation_named(backend):
-    """What a favorite records (tracing.trace_header) is what its batch links to."""
+    """What a favorite records (its tracer's trace_header) is what its batch links to."""
     run = traced(backend)
     written = run.top(WRITTEN)
     counted = run.top(COUNTED)

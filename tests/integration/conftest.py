@@ -6,16 +6,16 @@ Java or DynamoDB Local fails the run loudly.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from chalicelib import aws, services
+from chalicelib import aws
 from chalicelib.reconcile.reconciler import Reconciler
 from chalicelib.reconcile.store import ReconcileStore
-from chalicelib.settings import get_settings
+from chalicelib.services import Services
+from chalicelib.settings import Settings
 from infra.tables import TableNames, ensure_tables, stream_arn
 from local.dynamodb_local import DynamoDBLocal, free_port, java
 from local.stream_worker import StreamWorker, lambda_record
@@ -27,51 +27,53 @@ def dynamodb_local() -> Iterator[DynamoDBLocal]:
     if java() is None:
         skip_unless_ci("Java is not installed: DynamoDB Local cannot run", "Java is required")
     server = DynamoDBLocal(free_port()).start()
-    previous = os.environ.get("DYNAMODB_ENDPOINT_URL")
-    os.environ["DYNAMODB_ENDPOINT_URL"] = server.endpoint_url
-    services.reset()
     yield server
     server.stop()
-    if previous is None:
-        os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
-    else:
-        os.environ["DYNAMODB_ENDPOINT_URL"] = previous
-    services.reset()
 
 
 @pytest.fixture
-def dynamodb(dynamodb_local: DynamoDBLocal) -> Iterator[Any]:
-    """Fresh tables for each test, created from infra/tables.json."""
-    services.reset()
-    client = aws.dynamodb()
+def environment(dynamodb_local: DynamoDBLocal) -> dict[str, str]:
+    """The test stage on DynamoDB Local: every composition object a test builds uses it."""
+    return {"DYNAMODB_ENDPOINT_URL": dynamodb_local.endpoint_url}
+
+
+@pytest.fixture
+def services(settings: Settings) -> Services:
+    """The test's composition object, with fresh tables created from infra/tables.json."""
+    built = Services(settings)
+    client = built.dynamodb()
     for name in (FAVORITES_TABLE, COUNTS_TABLE, DOCUMENTS_TABLE):
         if name in client.list_tables()["TableNames"]:
             client.delete_table(TableName=name)
             client.get_waiter("table_not_exists").wait(TableName=name)
     ensure_tables(client, TableNames(FAVORITES_TABLE, COUNTS_TABLE, DOCUMENTS_TABLE))
-    yield client
-    services.reset()
+    return built
 
 
 @pytest.fixture
-def worker(dynamodb: Any) -> StreamWorker:
+def dynamodb(services: Services) -> Any:
+    return services.dynamodb()
+
+
+@pytest.fixture
+def worker(served: Services, dynamodb: Any) -> StreamWorker:
     """Feeds the real Favorites stream to the real handler, as Lambda would."""
     from app import aggregate_favorites
 
     return StreamWorker(
-        streams=aws.dynamodb_streams(),
+        streams=aws.dynamodb_streams(served.settings),
         stream_arn=stream_arn(dynamodb, FAVORITES_TABLE),
         handler=aggregate_favorites,
     )
 
 
 @pytest.fixture
-def stream_records(dynamodb: Any) -> Callable[[], list[dict[str, Any]]]:
+def stream_records(services: Services, dynamodb: Any) -> Callable[[], list[dict[str, Any]]]:
     """Everything on the Favorites stream so far, as Lambda hands it over, in order.
 
     Real records (real eventIDs and sequence numbers) for tests that redeliver.
     """
-    streams = aws.dynamodb_streams()
+    streams = aws.dynamodb_streams(services.settings)
     arn = stream_arn(dynamodb, FAVORITES_TABLE)
 
     def read() -> list[dict[str, Any]]:
@@ -93,8 +95,7 @@ def stream_records(dynamodb: Any) -> Callable[[], list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def reconciler(dynamodb: Any) -> Reconciler:
-    settings = get_settings()
+def reconciler(settings: Settings, dynamodb: Any) -> Reconciler:
     store = ReconcileStore(dynamodb, FAVORITES_TABLE, COUNTS_TABLE, segments=3)
     return Reconciler(
         store, shards=settings.ranking_shards, day_retention_days=settings.day_bucket_retention_days

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib import aws
 from chalicelib.favorites import FavoritesStore
 from tests.support import FAVORITES_TABLE, graphql
 
@@ -62,10 +61,10 @@ def test_rankings_follow_favorites_for_every_window(client, worker):
     assert top(client, "ALL_TIME") == [("pizza", 2), ("sushi", 1), ("tacos", 1)]
 
 
-def test_unfavorite_of_an_earlier_months_favorite_decrements_that_month(client, worker):
+def test_unfavorite_of_an_earlier_months_favorite_decrements_that_month(client, dynamodb, worker):
     october = datetime(2026, 10, 31, 22, 0, tzinfo=UTC)
     # Written as the API would have written it in October.
-    FavoritesStore(aws.dynamodb(), FAVORITES_TABLE, clock=lambda: october).add("alice", "ramen")
+    FavoritesStore(dynamodb, FAVORITES_TABLE, clock=lambda: october).add("alice", "ramen")
     graphql(client, FAVORITE, {"id": "ramen"}, user="bob")
     worker.drain()
     assert top(client, "ALL_TIME") == [("ramen", 2)]

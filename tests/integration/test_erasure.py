@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from chalicelib import services
 from chalicelib.erasure import ErasureStore, erase
 from chalicelib.favorites import FavoritesStore
 from infra.stages import stage
@@ -66,10 +65,9 @@ class FavoritingMeanwhile:
 
 
 def test_an_erasure_while_the_user_favorites_leaves_nothing_and_no_drift(
-    client, dynamodb, worker, reconciler, monkeypatch
+    client, dynamodb, worker, reconciler, *, serve, monkeypatch
 ):
-    monkeypatch.setenv("ERASURE_SETTLE_MS", "300")
-    services.reset()
+    services = serve(ERASURE_SETTLE_MS="300")
     # u1 favorited 150 restaurants over the last 60 days; u2 and u3 share some.
     for n in range(150):
         add(dynamodb, f"r{n:03d}", "u1", NOW - timedelta(days=n % 60, hours=n % 24))

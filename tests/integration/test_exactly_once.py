@@ -173,7 +173,7 @@ def test_a_crash_after_the_first_chunk_committed_then_the_whole_batch_again(
 
 
 def test_batch_item_failures_make_lambda_redeliver_from_the_named_record(
-    dynamodb, favorites, stream_records, reconciler
+    settings, dynamodb, favorites, stream_records, reconciler
 ):
     for r in range(60):
         favorites.add(f"b{r:02d}", "u1", BASE + timedelta(days=r % 3))
@@ -188,7 +188,7 @@ def test_batch_item_failures_make_lambda_redeliver_from_the_named_record(
         return report.response()
 
     worker = StreamWorker(
-        streams=aws.dynamodb_streams(),
+        streams=aws.dynamodb_streams(settings),
         stream_arn=records[0]["eventSourceARN"],
         handler=handler,
     )

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib import services
 from chalicelib.api.context import RequestContext
-from chalicelib.api.schema import schema
+from chalicelib.services import Services
 from tests.support import FAVORITES_TABLE, graphql
 
 pytestmark = pytest.mark.integration
@@ -26,9 +25,13 @@ MINE = '{ restaurant(id: "r1") { viewerHasFavorited } }'
 ROUNDS = 15
 
 
-def run_as(user: str, query: str) -> dict[str, Any]:
-    context = RequestContext(user, services.favorites(), services.rankings())
-    result = schema().execute_sync(query, variable_values={"id": "r1"}, context_value=context)
+def run_as(services: Services, user: str, query: str) -> dict[str, Any]:
+    context = RequestContext(
+        user, services.favorites(), services.rankings(), settings=services.settings
+    )
+    result = services.schema().execute_sync(
+        query, variable_values={"id": "r1"}, context_value=context
+    )
     assert result.errors is None, result.errors
     assert result.data is not None
     return result.data
@@ -61,12 +64,12 @@ def favorite_items(dynamodb: Any) -> dict[str, str]:
 
 
 def test_two_users_racing_on_one_restaurant_never_touch_each_others_favorite(
-    client, dynamodb, worker
+    client, services, dynamodb, worker
 ):
     changed: dict[str, list[bool]] = {"alice": [], "bob": []}
 
     def first_favorite(user: str) -> Callable[[], None]:
-        return lambda: changed[user].append(run_as(user, FAVORITE)["favorite"]["changed"])
+        return lambda: changed[user].append(run_as(services, user, FAVORITE)["favorite"]["changed"])
 
     race(first_favorite("alice"), first_favorite("bob"))
     assert changed == {"alice": [True], "bob": [True]}
@@ -76,14 +79,14 @@ def test_two_users_racing_on_one_restaurant_never_touch_each_others_favorite(
 
     def alice_repeats_and_checks() -> None:
         for _ in range(ROUNDS):
-            assert run_as("alice", FAVORITE)["favorite"]["changed"] is False
-            assert run_as("alice", MINE)["restaurant"]["viewerHasFavorited"] is True
+            assert run_as(services, "alice", FAVORITE)["favorite"]["changed"] is False
+            assert run_as(services, "alice", MINE)["restaurant"]["viewerHasFavorited"] is True
 
     def bob_toggles() -> None:
         for _ in range(ROUNDS):
-            bob_removed.append(run_as("bob", UNFAVORITE)["unfavorite"]["changed"])
-            assert run_as("bob", FAVORITE)["favorite"]["changed"] is True
-        bob_removed.append(run_as("bob", UNFAVORITE)["unfavorite"]["changed"])
+            bob_removed.append(run_as(services, "bob", UNFAVORITE)["unfavorite"]["changed"])
+            assert run_as(services, "bob", FAVORITE)["favorite"]["changed"] is True
+        bob_removed.append(run_as(services, "bob", UNFAVORITE)["unfavorite"]["changed"])
 
     race(alice_repeats_and_checks, bob_toggles)
     assert bob_removed == [True] * (ROUNDS + 1)

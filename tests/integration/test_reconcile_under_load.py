@@ -23,7 +23,7 @@ from chalicelib.reconcile.reconciler import Reconciler
 from chalicelib.reconcile.report import SUMMARY_MESSAGE
 from chalicelib.reconcile.store import Progress, ReconcileStore, no_progress
 from chalicelib.reconcile.tally import CountsSnapshot
-from chalicelib.settings import get_settings
+from chalicelib.settings import Settings
 from local.stream_worker import StreamWorker
 from tests.support import COUNTS_TABLE, FAVORITES_TABLE
 
@@ -151,9 +151,8 @@ def emf_summary(lines: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_a_reconciliation_overlapping_traffic_reports_no_drift_and_no_alarm(
-    dynamodb, worker, traffic, report_lines
+    settings: Settings, dynamodb, worker, traffic, report_lines
 ):
-    settings = get_settings()
     store = OverlappingStore(traffic, dynamodb, FAVORITES_TABLE, COUNTS_TABLE, segments=3)
     reconciler = Reconciler(
         store,
@@ -180,10 +179,9 @@ def test_a_reconciliation_overlapping_traffic_reports_no_drift_and_no_alarm(
     assert emf_summary(report_lines)["drift"] == 0
 
 
-def test_once_the_traffic_stops_every_count_is_exact(dynamodb, traffic):
+def test_once_the_traffic_stops_every_count_is_exact(settings: Settings, dynamodb, traffic):
     traffic.wait_for(traffic.writes + 100)
     traffic.quiesce()
-    settings = get_settings()
     store = ReconcileStore(dynamodb, FAVORITES_TABLE, COUNTS_TABLE, segments=3)
     report = Reconciler(
         store, shards=settings.ranking_shards, day_retention_days=settings.day_bucket_retention_days

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +13,7 @@ from chalicelib.metrics import MetricSpace
 from chalicelib.stream import handler
 from chalicelib.stream.lag import lag_seconds, write_times, written_at
 from chalicelib.stream.records import FavoriteEvent, parse_record
-from tests.support import FAVORITES_TABLE, recorded_spans, stream_record
+from tests.support import FAVORITES_TABLE, SpanRecorder, stream_record
 
 # DynamoDB Local stamps records to the minute: 12:00:00 for a write at 12:00:41.250.
 MINUTE = datetime(2026, 11, 23, 12, 0, tzinfo=UTC).timestamp()
@@ -96,21 +95,23 @@ def test_a_clock_ahead_of_the_write_never_gives_a_negative_lag():
     assert lag_seconds([insert], WRITE - 1) == 0.0
 
 
-def test_the_batch_log_line_and_the_trace_carry_the_same_lag(monkeypatch, caplog):
+def test_the_batch_log_line_and_the_trace_carry_the_same_lag(caplog):
     from devtools.fakes import FakeTime, MemoryTransactions, counts_writer
 
-    monkeypatch.setattr(time, "time", lambda: WRITE + 0.75)
     record = stream_record("INSERT", created_at=at(WRITE), approximate_creation=MINUTE)
-    with recorded_spans(monkeypatch) as spans, caplog.at_level(logging.INFO, logger="chalicelib"):
+    recorder = SpanRecorder()
+    with caplog.at_level(logging.INFO, logger="chalicelib"):
         handler.handle_stream_batch(
             [record],
             counts_writer(MemoryTransactions(), FakeTime()),
             FAVORITES_TABLE,
             metrics=MetricSpace.for_stage("Favorites", "dev"),
+            clock=lambda: WRITE + 0.75,
+            tracer=recorder,
         )
     # The line as Lambda writes it, and the metric CloudWatch extracts from it.
     logged = json.loads(JsonFormatter("dev").format(caplog.records[-1]))
-    [span] = spans
+    [span] = recorder.spans
     assert logged["lag_seconds"] == span["lag_seconds"] == 0.75
     metrics = logged["_aws"]["CloudWatchMetrics"][0]["Metrics"]
     assert {"Name": "lag_seconds", "Unit": "Seconds"} in metrics

@@ -132,15 +132,13 @@ def test_abuse_limits_and_cursor_secret_come_from_settings():
         from_env({"MAX_REQUEST_BODY_BYTES": "lots"})
 
 
-def test_region_is_left_to_boto3_unless_set_or_local(monkeypatch):
+def test_region_is_left_to_boto3_unless_set_or_local():
     from chalicelib import aws
 
     assert from_env({}).region is None
     assert from_env({"AWS_REGION": "eu-west-1"}).region == "eu-west-1"
-    monkeypatch.setattr(aws, "get_settings", lambda: from_env({"AWS_DEFAULT_REGION": "eu-west-1"}))
-    assert aws._client_args()["region_name"] == "eu-west-1"
-    monkeypatch.setattr(aws, "get_settings", lambda: from_env({}))
-    assert aws._client_args()["region_name"] is None
+    regional = from_env({"AWS_DEFAULT_REGION": "eu-west-1"})
+    assert aws.client_args(regional)["region_name"] == "eu-west-1"
+    assert aws.client_args(from_env({}))["region_name"] is None
     local = from_env({"DYNAMODB_ENDPOINT_URL": "http://127.0.0.1:8001"})
-    monkeypatch.setattr(aws, "get_settings", lambda: local)
-    assert aws._client_args()["region_name"] == "us-east-1"
+    assert aws.client_args(local)["region_name"] == "us-east-1"

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib import services
 from chalicelib.rankings import RankingStore
+from chalicelib.services import Services
+from chalicelib.settings import from_env
 
 
 class FakeIndex:
@@ -71,13 +72,13 @@ def test_no_tie_read_when_the_boundary_does_not_tie():
     assert len(index.calls) == 1
 
 
-def test_the_service_store_takes_its_limit_from_the_settings(monkeypatch):
-    monkeypatch.setenv("RANKING_TIE_READ_LIMIT", "42")
-    services.reset()
-    try:
-        assert services.rankings()._tie_read_limit == 42
-    finally:
-        monkeypatch.delenv("RANKING_TIE_READ_LIMIT")
-        services.reset()
+def test_the_service_store_takes_its_limit_from_the_settings(caplog):
+    caplog.set_level(logging.INFO, logger="chalicelib.rankings")
+    index = FakeIndex(counts(tied=500), page_size=500)
+    settings = from_env({"RANKING_TIE_READ_LIMIT": "42"})
+    Services(settings, dynamodb=index).rankings().top("ALL", 5)  # type: ignore[arg-type]
+    tie_reads = [call for call in index.calls if ":boundary" in call["ExpressionAttributeValues"]]
+    assert [call["Limit"] for call in tie_reads] == [42]
+    assert "RANKING_TIE_READ_LIMIT=42" in caplog.text
     with pytest.raises(ValueError, match="tie_read_limit"):
         RankingStore(FakeIndex({}, 1), "counts", 1, tie_read_limit=0)  # type: ignore[arg-type]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -21,7 +20,7 @@ from chalicelib.stream.writer import MAX_WRITE_ATTEMPTS, CountsWriter, WriteFail
 from chalicelib.windows import format_timestamp
 from devtools.fakes import NOV, FakeTime, MemoryTransactions, counts_writer
 from devtools.faults import FaultyClient, conflict, invalid, throttled, timed_out
-from tests.support import COUNTS_TABLE, FAVORITES_TABLE, recorded_spans, stream_record
+from tests.support import COUNTS_TABLE, FAVORITES_TABLE, SpanRecorder, stream_record
 
 
 def events(count: int, restaurant: str | None = None) -> list[FavoriteEvent]:
@@ -152,7 +151,7 @@ def test_a_record_repeated_within_a_batch_counts_once():
     assert memory.counts()[("r1", "ALL")] == 2
 
 
-def test_the_handler_reports_its_work_in_annotations_and_one_json_log_line(monkeypatch, caplog):
+def test_the_handler_reports_its_work_in_annotations_and_one_json_log_line(caplog):
     memory = MemoryTransactions()
     applied = stream_record("INSERT", "r1", "u1", NOV, approximate_creation=1000.0)
     counts_writer(memory, FakeTime()).write(plan_chunks([records.parse_record(applied)])[0])  # type: ignore[list-item]
@@ -162,14 +161,19 @@ def test_the_handler_reports_its_work_in_annotations_and_one_json_log_line(monke
         stream_record("REMOVE", "r1", "u3", created_at="garbage"),
     ]
     client = FaultyClient(memory, before={1: conflict})
-    monkeypatch.setattr(time, "time", lambda: 1030.0)
     space = MetricSpace.for_stage("Favorites", "dev")
-    with recorded_spans(monkeypatch) as spans, caplog.at_level(logging.INFO, logger="chalicelib"):
+    recorder = SpanRecorder()
+    with caplog.at_level(logging.INFO, logger="chalicelib"):
         response = handle_stream_batch(
-            batch, counts_writer(client, FakeTime()), FAVORITES_TABLE, metrics=space
+            batch,
+            counts_writer(client, FakeTime()),
+            FAVORITES_TABLE,
+            metrics=space,
+            clock=lambda: 1030.0,
+            tracer=recorder,
         )
     assert response == {"batchItemFailures": []}
-    [annotations] = spans
+    [annotations] = recorder.spans
     assert annotations["name"] == "aggregate_favorites"
     expected = {"records": 3, "applied": 1, "duplicates": 1, "skipped": 1, "retries": 1}
     assert {key: annotations[key] for key in expected} == expected
