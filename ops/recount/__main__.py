@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
@@ -104,13 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(export.write_export(items, args.synthetic))
         return 0
-    # Before chalicelib is imported: settings are read once per process.
+    # The target's variables on top of this process's (region, credentials).
+    env: dict[str, str] = {}
     if args.stage is not None:
-        os.environ.update(stages.stage(args.stage).environment)
+        env = dict(stages.stage(args.stage).environment)
     elif not args.environment:
         from ops.reconcile import local_environment  # noqa: PLC0415
 
-        os.environ.update(local_environment(args.data_dir))
+        env = local_environment(args.data_dir)
     if args.repair and not args.ignore_lag and not args.environment:
         # The same gate as ops.reconcile: a change in flight must not be taken for drift.
         blocker = repair_blocker(args.stage, args.data_dir, args.max_lag)
@@ -120,15 +120,18 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return REFUSED
-    from chalicelib import aws, services  # noqa: PLC0415
-    from chalicelib.settings import get_settings  # noqa: PLC0415
+    from chalicelib.services import Services  # noqa: PLC0415
+    from chalicelib.settings import from_environment  # noqa: PLC0415
     from ops.reconcile import exit_status  # noqa: PLC0415
     from ops.recount import duck  # noqa: PLC0415
 
-    settings = get_settings()
+    services = Services(from_environment(env))
+    settings = services.settings
     if args.export_from_scan is not None:
         print(
-            export.export_from_scan(aws.dynamodb(), settings.favorites_table, args.export_from_scan)
+            export.export_from_scan(
+                services.dynamodb(), settings.favorites_table, args.export_from_scan
+            )
         )
         return 0
     truth: Callable[[Retention], Tally]

@@ -106,9 +106,16 @@ def test_reconciler_compares_against_the_recount(dynamodb: Any, tmp_path: Path) 
 
 
 def test_the_command_exports_the_local_table_and_repairs_from_duckdb(
-    dynamodb: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    dynamodb: Any,
+    environment: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`python -m ops.recount --export-from-scan`, then `--duckdb --repair`, then clean."""
+    # --environment: the tables this process's environment names (DynamoDB Local's).
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
     put_all(dynamodb, favorites(datetime.now(UTC))[:50])
     assert main(["--export-from-scan", str(tmp_path), "--environment"]) == 0
     assert main(["--duckdb", str(tmp_path), "--environment"]) == 1  # no counts yet: drift
