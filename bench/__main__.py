@@ -45,6 +45,7 @@ SECTIONS = (
     "api_overhead",
     "freshness",
     "tally_memory",
+    "recount",
     "reads",
     "cost_model",
 )
@@ -150,6 +151,11 @@ def _without_dynamodb(only: set[str], quick: bool, done: Callable[[Section], Non
         from chalicelib.settings import from_env  # noqa: PLC0415
 
         done(tally_memory(quick, from_env({}).day_bucket_retention_days))
+    if "recount" in only:
+        from bench.recount import recount_side_by_side  # noqa: PLC0415
+        from chalicelib.settings import from_env  # noqa: PLC0415
+
+        done(recount_side_by_side(quick, from_env({}).day_bucket_retention_days))
 
 
 def _on_dynamodb_local(

@@ -45,7 +45,7 @@ from typing import Any
 from chalicelib import aws
 from chalicelib.stream.plan import plan_chunks
 from chalicelib.stream.records import FavoriteEvent
-from infra import alarms, dashboard, edge, logs, tables
+from infra import alarms, dashboard, edge, logs, recount, tables
 from infra.stages import API_HANDLER, Stage
 
 # Logical ids Chalice gives the resources of this app.
@@ -473,6 +473,7 @@ def merge_template(stage: Stage) -> dict[str, Any]:
         **dashboard.resources(stage),
         **logs.resources(stage),
         **edge.resources(stage, REST_API),
+        **recount.resources(stage),
         REST_API: {
             # API Gateway can write access logs once the account has its role.
             "DependsOn": [logs.API_GATEWAY_ACCOUNT],
@@ -515,6 +516,7 @@ def merge_template(stage: Stage) -> dict[str, Any]:
             "FavoritesStreamArn": {"Value": _get_att("FavoritesTable", "StreamArn")},
             "StreamFailureQueueUrl": {"Value": _ref(FAILURE_QUEUE)},
             **edge.outputs(),
+            **recount.outputs(),
             "ErasureQueueUrl": {"Value": _ref(ERASURE_QUEUE)},
             "ErasureQueueArn": {"Value": _get_att(ERASURE_QUEUE, "Arn")},
             "ErasureDeadLetterQueueUrl": {"Value": _ref(ERASURE_DEAD_LETTERS)},

@@ -111,6 +111,13 @@ def repair_blocker(stack: dict[str, Any], max_lag: float, now: float) -> str | N
     return None
 
 
+def local_repair_blocker(data_dir: Path, max_lag: float) -> str | None:
+    """:func:`repair_blocker` for the local stack on ``data_dir``, from its status file."""
+    from local import status  # noqa: PLC0415
+
+    return repair_blocker(status.read(data_dir) or {}, max_lag, time.time())
+
+
 def local_environment(data_dir: Path) -> dict[str, str]:
     """The running local stack's environment, from its status file; SystemExit when none runs."""
     from local import status  # noqa: PLC0415

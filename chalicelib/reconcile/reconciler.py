@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from chalicelib.metrics import MetricSpace
 from chalicelib.reconcile.report import ReconcileReport, log
 from chalicelib.reconcile.store import Progress, ReconcileStore, no_progress
-from chalicelib.reconcile.tally import Drift, Retention, compare, in_scope
+from chalicelib.reconcile.tally import Drift, Retention, Tally, compare, in_scope
 from chalicelib.sharding import partition_mismatch
 
 # How long a re-check watches a count for the stream to move it. A change that
@@ -69,7 +69,19 @@ class Reconciler:
         # Where the run's summary line publishes drift as metrics (EMF); None: no metrics.
         self._metrics = metrics
 
-    def run(self, *, repair: bool = False, progress: Progress = no_progress) -> ReconcileReport:
+    def run(
+        self,
+        *,
+        repair: bool = False,
+        progress: Progress = no_progress,
+        truth: Callable[[Retention], Tally] | None = None,
+    ) -> ReconcileReport:
+        """Compare, re-check and (with ``repair``) repair the counts.
+
+        ``truth`` computes the expected counts in place of the favorites scan
+        (the export's SQL recount, ``ops/recount``); the re-check and the
+        repair read the tables as ever.
+        """
         started = time.monotonic()
         report = ReconcileReport()
         # Day buckets that expire before the comparison below are simply not
@@ -78,7 +90,9 @@ class Reconciler:
         # The two scans are not one snapshot: a change the stream applies in
         # between shows as a difference here, which the re-check sees move.
         snapshot = self.store.scan_counts(progress)
-        tally = self.store.scan_favorites(progress, retention)
+        tally = (
+            self.store.scan_favorites(progress, retention) if truth is None else truth(retention)
+        )
         now = self._clock()
         report.favorites = tally.favorites
         report.unplaceable_favorites = tally.unplaceable
