@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from chalicelib.reconcile.tally import Retention, Tally
 from chalicelib.windows import DAY_PREFIX, format_timestamp, in_retention
+from local.processes import wait_until
 from ops.reconcile import REFUSED
 from ops.recount import duck, export
 from ops.recount.__main__ import main
@@ -119,10 +120,13 @@ def test_duckdb_reads_an_export_another_implementation_wrote(tmp_path: Path) -> 
             TableArn=arn, S3Bucket="exports", S3Prefix="exports", ExportFormat="DYNAMODB_JSON"
         )
         export_arn = started["ExportDescription"]["ExportArn"]
-        for _ in range(100):
+
+        def finished() -> dict[str, Any] | None:
+            # moto writes the export from a thread of its own, as AWS does in the background.
             status = dynamodb.describe_export(ExportArn=export_arn)["ExportDescription"]
-            if status["ExportStatus"] != "IN_PROGRESS":
-                break
+            return None if status["ExportStatus"] == "IN_PROGRESS" else status
+
+        status = wait_until(finished, 10.0, "moto's export", interval=0.02)
         assert status["ExportStatus"] == "COMPLETED"
         for found in s3.list_objects_v2(Bucket="exports")["Contents"]:
             path = tmp_path / found["Key"]
