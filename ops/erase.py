@@ -19,41 +19,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from chalicelib.erasure import erase, log_receipt
 from chalicelib.ids import is_valid_id
 from chalicelib.services import Services
 from chalicelib.settings import from_environment
-from infra import stages
-from ops.reconcile import local_environment
+from ops.target import add_target_arguments, target_environment
 
 BAD_ID = 2
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument("--stage", help="a deployed stage in .chalice/config.json (AWS)")
-    target.add_argument(
-        "--data-dir", type=Path, default=Path(".data"), help="the local stack's folder"
-    )
-    target.add_argument(
-        "--environment",
-        action="store_true",
-        help="the tables this process's environment names (Lambda, CI): no stage lookup",
-    )
+    add_target_arguments(parser)
     parser.add_argument("user_id", help="the user whose favorites to erase (the token's sub)")
     args = parser.parse_args(argv)
-    env: dict[str, str] = {}
-    if not args.environment:
-        env = (
-            local_environment(args.data_dir)
-            if args.stage is None
-            else stages.stage(args.stage).environment
-        )
     # The target's variables on top of this process's (region, credentials).
-    return run(args.user_id, Services(from_environment(env)))
+    return run(args.user_id, Services(from_environment(target_environment(args))))
 
 
 def run(user_id: str, services: Services | None = None) -> int:

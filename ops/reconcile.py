@@ -35,7 +35,7 @@ from rich.console import Console
 from chalicelib.reconcile.store import no_progress
 from chalicelib.services import Services
 from chalicelib.settings import from_environment
-from infra import stages
+from ops.target import add_target_arguments, target_environment
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -118,36 +118,9 @@ def local_repair_blocker(data_dir: Path, max_lag: float) -> str | None:
     return repair_blocker(status.read(data_dir) or {}, max_lag, time.time())
 
 
-def local_environment(data_dir: Path) -> dict[str, str]:
-    """The running local stack's environment, from its status file; SystemExit when none runs."""
-    from local import status  # noqa: PLC0415
-
-    stack = status.read(data_dir)
-    if stack is None:
-        raise SystemExit(
-            f"error: no running local stack in {data_dir}/ (no {status.FILE_NAME}, or its "
-            "process is gone): start it with make run, name its folder with --data-dir, "
-            "or a deployed stage with --stage"
-        )
-    env = stages.stage("local").environment
-    env["DYNAMODB_ENDPOINT_URL"] = str(stack["dynamodb"])
-    env["FAVORITES_TABLE"] = str(stack["tables"]["favorites"])
-    env["FAVORITE_COUNTS_TABLE"] = str(stack["tables"]["counts"])
-    return env
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument("--stage", help="a deployed stage in .chalice/config.json (AWS)")
-    target.add_argument(
-        "--data-dir", type=Path, default=Path(".data"), help="the local stack's folder"
-    )
-    target.add_argument(
-        "--environment",
-        action="store_true",
-        help="the tables this process's environment names (Lambda, CI): no stage lookup",
-    )
+    add_target_arguments(parser)
     parser.add_argument("--repair", action="store_true", help="repair drift (compare-and-add)")
     parser.add_argument(
         "--max-lag", type=float, default=5.0, help="seconds of stream lag a repair tolerates"
@@ -160,12 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         rest.append("--repair")
     if known.environment:
         return run(rest)
-    if known.stage is None:
-        env = local_environment(known.data_dir)
-        where = f"the local stack in {known.data_dir}/"
-    else:
-        env = stages.stage(known.stage).environment
-        where = f"stage {known.stage}"
+    env = target_environment(known)
+    where = (
+        f"the local stack in {known.data_dir}/" if known.stage is None else f"stage {known.stage}"
+    )
     if known.repair and not known.ignore_lag:
         if known.stage is None:
             from local import status  # noqa: PLC0415

@@ -31,6 +31,7 @@ from infra import stages
 from ops import reconcile
 from ops.reconcile import REFUSED
 from ops.recount import export
+from ops.target import add_target_arguments, target_environment
 
 if TYPE_CHECKING:
     from chalicelib.reconcile.tally import Retention, Tally
@@ -75,10 +76,7 @@ def arguments() -> argparse.ArgumentParser:
     action.add_argument("--duckdb", type=Path, metavar="DIR", help="a folder of export files")
     action.add_argument("--synthetic", type=Path, metavar="DIR")
     action.add_argument("--athena", metavar="BUCKET", help="the stack's export bucket")
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument("--stage", help="a deployed stage in .chalice/config.json (AWS)")
-    target.add_argument("--data-dir", type=Path, default=Path(".data"))
-    target.add_argument("--environment", action="store_true")
+    add_target_arguments(parser)
     parser.add_argument("--repair", action="store_true", help="repair confirmed drift")
     parser.add_argument(
         "--max-lag", type=float, default=5.0, help="seconds of stream lag a repair tolerates"
@@ -104,13 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print(export.write_export(items, args.synthetic))
         return 0
     # The target's variables on top of this process's (region, credentials).
-    env: dict[str, str] = {}
-    if args.stage is not None:
-        env = dict(stages.stage(args.stage).environment)
-    elif not args.environment:
-        from ops.reconcile import local_environment  # noqa: PLC0415
-
-        env = local_environment(args.data_dir)
+    env = target_environment(args)
     if args.repair and not args.ignore_lag and not args.environment:
         # The same gate as ops.reconcile: a change in flight must not be taken for drift.
         blocker = repair_blocker(args.stage, args.data_dir, args.max_lag)
