@@ -20,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 STAGE ?= dev
 
-.PHONY: install run demo test test-unit test-functional test-integration lint schema schema-baseline bench clean package deploy
+.PHONY: install run demo test test-unit test-functional test-backends test-integration lint schema schema-baseline bench clean package deploy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,9 @@ test-unit: install
 
 test-functional: install
 	$(BIN)/python -m pytest tests/functional
+
+test-backends: install
+	$(BIN)/python -m pytest tests/backends
 
 test-integration: install
 	$(BIN)/python -m pytest tests/integration

@@ -1,4 +1,8 @@
-"""Test environment: fixed table names, fake credentials, no real AWS."""
+"""Test environment: fixed table names, fake credentials, no real AWS.
+
+The two DynamoDBs are fixtures here, so a tier picks one (``functional``: moto;
+``integration``: DynamoDB Local) or runs its suites on both (``backends``).
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,14 @@ from typing import Any
 
 import pytest
 from chalice.test import Client
+from moto import mock_aws
 
 from chalicelib.services import Services
 from chalicelib.settings import Settings, from_environment
 from chalicelib.tracing import Tracer
+from infra.tables import TableNames, ensure_tables
+from local.dynamodb_local import DynamoDBLocal, free_port, java
+from tests.support import COUNTS_TABLE, DOCUMENTS_TABLE, FAVORITES_TABLE, skip_unless_ci
 
 # The test stage's variables (the app reads its stage's at import, boto3 the
 # credentials), before anything imports the app.
@@ -41,6 +49,55 @@ os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
 ROOT = Path(__file__).resolve().parents[1]
+TABLES = TableNames(FAVORITES_TABLE, COUNTS_TABLE, DOCUMENTS_TABLE)
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[DynamoDBLocal]:
+    """One DynamoDB Local for the session, on a free port. Skips only where Java is
+    missing, and never under CI=true: there a missing Java or DynamoDB Local fails
+    the run loudly."""
+    if java() is None:
+        skip_unless_ci("Java is not installed: DynamoDB Local cannot run", "Java is required")
+    server = DynamoDBLocal(free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def local_environment(dynamodb_local: DynamoDBLocal) -> dict[str, str]:
+    """What puts the test stage on DynamoDB Local: every composition object built
+    with it uses the session's server."""
+    return {"DYNAMODB_ENDPOINT_URL": dynamodb_local.endpoint_url}
+
+
+@pytest.fixture
+def moto_services(settings: Settings) -> Iterator[Services]:
+    """The test's composition object on moto's DynamoDB, with fresh tables."""
+    with mock_aws():
+        built = Services(settings)
+        ensure_tables(built.dynamodb(), TABLES)
+        yield built
+
+
+@pytest.fixture
+def local_services(settings: Settings) -> Services:
+    """The test's composition object on DynamoDB Local (``settings`` must point there),
+    with fresh tables created from infra/tables.json."""
+    built = Services(settings)
+    client = built.dynamodb()
+    for name in TABLES.by_resource().values():
+        if name in client.list_tables()["TableNames"]:
+            client.delete_table(TableName=name)
+            client.get_waiter("table_not_exists").wait(TableName=name)
+    ensure_tables(client, TABLES)
+    return built
+
+
+@pytest.fixture
+def dynamodb(services: Services) -> Any:
+    """The tier's DynamoDB client, the one its ``services`` uses."""
+    return services.dynamodb()
 
 
 @pytest.fixture

@@ -1,12 +1,12 @@
 """Integration tier: DynamoDB Local (AWS's engine) on a free port, real streams.
 
-Skips only where Java is missing, and never under CI=true: there a missing
-Java or DynamoDB Local fails the run loudly.
+The server is the session's (``tests/conftest.py``): it skips only where Java
+is missing, and never under CI=true.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,43 +16,21 @@ from chalicelib.reconcile.reconciler import Reconciler
 from chalicelib.reconcile.store import ReconcileStore
 from chalicelib.services import Services
 from chalicelib.settings import Settings
-from infra.tables import TableNames, ensure_tables, stream_arn
-from local.dynamodb_local import DynamoDBLocal, free_port, java
+from infra.tables import stream_arn
 from local.stream_worker import StreamWorker, lambda_record
-from tests.support import COUNTS_TABLE, DOCUMENTS_TABLE, FAVORITES_TABLE, skip_unless_ci
-
-
-@pytest.fixture(scope="session")
-def dynamodb_local() -> Iterator[DynamoDBLocal]:
-    if java() is None:
-        skip_unless_ci("Java is not installed: DynamoDB Local cannot run", "Java is required")
-    server = DynamoDBLocal(free_port()).start()
-    yield server
-    server.stop()
+from tests.support import COUNTS_TABLE, FAVORITES_TABLE
 
 
 @pytest.fixture
-def environment(dynamodb_local: DynamoDBLocal) -> dict[str, str]:
+def environment(local_environment: dict[str, str]) -> dict[str, str]:
     """The test stage on DynamoDB Local: every composition object a test builds uses it."""
-    return {"DYNAMODB_ENDPOINT_URL": dynamodb_local.endpoint_url}
+    return local_environment
 
 
 @pytest.fixture
-def services(settings: Settings) -> Services:
+def services(local_services: Services) -> Services:
     """The test's composition object, with fresh tables created from infra/tables.json."""
-    built = Services(settings)
-    client = built.dynamodb()
-    for name in (FAVORITES_TABLE, COUNTS_TABLE, DOCUMENTS_TABLE):
-        if name in client.list_tables()["TableNames"]:
-            client.delete_table(TableName=name)
-            client.get_waiter("table_not_exists").wait(TableName=name)
-    ensure_tables(client, TableNames(FAVORITES_TABLE, COUNTS_TABLE, DOCUMENTS_TABLE))
-    return built
-
-
-@pytest.fixture
-def dynamodb(services: Services) -> Any:
-    return services.dynamodb()
+    return local_services
 
 
 @pytest.fixture

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from chalicelib.rankings import RankingStore
 from chalicelib.sharding import PartitionMismatch, expected_partition_mismatches
 from ops.reshard import move_item, reshard
 from tests.support import BUCKETS, COUNTS_TABLE, load_counts
-
-pytestmark = pytest.mark.integration
 
 
 def scan_all(client: Any) -> list[dict[str, Any]]:

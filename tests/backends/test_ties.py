@@ -6,15 +6,11 @@ import logging
 import random
 from typing import Any
 
-import pytest
-
 from chalicelib.rankings import RankingStore
 from chalicelib.settings import DEFAULT_RANKING_TIE_READ_LIMIT
 from chalicelib.sharding import rank_partition
 from devtools.calls import counting
 from tests.support import COUNTS_TABLE
-
-pytestmark = pytest.mark.integration
 
 TIED = 1500
 LEADERS = {"lead-a": 5, "lead-b": 4, "lead-c": 3}
@@ -63,7 +59,7 @@ def check_bounded_answer(ranked: list[Any], tied: list[str]) -> None:
     assert set(rest) <= set(tied)
 
 
-def test_the_tie_read_stops_at_the_limit_and_still_answers_ten_rows(dynamodb, caplog):
+def test_the_tie_read_stops_at_the_limit_and_still_answers_ten_rows(dynamodb, backend, caplog):
     tied = load(dynamodb, shards=1)
     caplog.set_level(logging.INFO, logger="chalicelib.rankings")
 
@@ -81,7 +77,8 @@ def test_the_tie_read_stops_at_the_limit_and_still_answers_ten_rows(dynamodb, ca
         ranked = store(dynamodb, 1).top("ALL", 10)
     assert bounded.items_read <= cap + 10 + 1
     assert bounded.calls == {"Query": 2}
-    assert bounded.read_units < unbounded.read_units
+    if backend == "dynamodb-local":  # moto reports a fixed ConsumedCapacity, whatever is read
+        assert bounded.read_units < unbounded.read_units
     check_bounded_answer(ranked, tied)
     [record] = limit_logs(caplog)
     assert record.levelno == logging.INFO
