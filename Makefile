@@ -96,7 +96,7 @@ lint: install
 	$(BIN)/lint-imports
 
 # Benchmarks are not tests: they measure and write BENCHMARKS.md (about ten minutes).
-bench: install
+bench: install $(NGINX)
 	$(BIN)/python -m bench
 
 # schema.graphql is the clients' schema; schema.subgraph.graphql the same as a federation subgraph.

@@ -179,7 +179,7 @@ def _on_dynamodb_local(
         if "freshness" in only:
             done(freshness(client, mutations=20 if quick else 200))
         if "reads" in only:
-            done(reads(client, runs=5 if quick else 30))
+            done(reads(client, runs=5 if quick else 30, edge_samples=50 if quick else 200))
 
 
 def _quick_hot() -> Section:

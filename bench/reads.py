@@ -6,6 +6,10 @@ unit per id); now it reads the viewer's whole set with one Query of ``by_user``
 when the viewer has at most ``VIEWER_SET_LIMIT`` favorites. A viewer past the limit
 still takes the BatchGetItem path, so such a viewer is the "before" of the whole
 request; the hearts' reads alone are measured on the store's two calls as well.
+
+The signed-out home screen is then read over HTTP through the local cache
+(``bench.edge``): origin requests per 1,000 public reads, and a read through the
+cache against one straight to the origin.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bench.dynamo import COUNTS_TABLE, FAVORITES_TABLE, batch_put, fresh_tables
+from bench.edge import edge_reads
 from bench.sections import ROOT, Section, _count_items, x
 from bench.stats import figure, timed
 from devtools.calls import CallCounter, counting
@@ -139,13 +144,22 @@ class Case:
         return answer
 
 
-def reads(client: DynamoDBClient, runs: int) -> Section:
+def reads(client: DynamoDBClient, runs: int, edge_samples: int) -> Section:
+    """The home screens in process, then the signed-out one through the local cache."""
+    section = home_screens(client, runs)
+    edge_reads(client, section, SIGNED_OUT, {"first": ROWS[0]}, edge_samples)
+    return section
+
+
+def home_screens(client: DynamoDBClient, runs: int) -> Section:
     from chalice.test import Client  # noqa: PLC0415
 
     from app import app  # noqa: PLC0415
     from chalicelib.favorites import VIEWER_SET_LIMIT, FavoritesStore  # noqa: PLC0415
 
-    section = Section("7. Home screen reads: hearts from the viewer's set")
+    section = Section(
+        "7. Home screen reads: hearts from the viewer's set, the signed-out one through the cache"
+    )
     fresh_tables(client)
     batch_put(client, COUNTS_TABLE, _count_items(range(RESTAURANTS), "ALL", 1))
     ids = [f"r{index:06d}" for index in range(RESTAURANTS)]

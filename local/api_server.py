@@ -25,8 +25,10 @@ import base64
 import http
 import logging
 import os
+import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -44,6 +46,10 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT_TIMEOUT_SECONDS = 10.0
 MAX_CONNECTIONS = 64
+# ChaliceWSGI's access line: '127.0.0.1 - - [03/Dec/2026 16:22:46] "GET /path HTTP/1.1" 200 -'.
+ACCESS_LINE = re.compile(
+    r'^\S+ - - \[[^]]*\] "(?P<method>[A-Z]+) (?P<target>\S+) [^"]*" (?P<status>\d{3}) -$'
+)
 
 
 def request_headers(environ: WSGIEnvironment) -> dict[str, str]:
@@ -143,6 +149,17 @@ class ChaliceWSGI:
         address = environ.get("REMOTE_ADDR", "-")
         self._access_log.write(f'{address} - - [{when}] "{method} {target} {protocol}" {code} -\n')
         self._access_log.flush()
+
+
+def answered(log: str, method: str, marker: str) -> Counter[int]:
+    """The status of each request in ``log`` (``ChaliceWSGI``'s access lines among the
+    server's other output) made with ``method`` on a target that holds ``marker``."""
+    statuses: Counter[int] = Counter()
+    for line in log.splitlines():
+        found = ACCESS_LINE.search(line)
+        if found and found["method"] == method and marker in found["target"]:
+            statuses[int(found["status"])] += 1
+    return statuses
 
 
 def per_thread_requests(app: Chalice) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,24 @@ DEFAULT_PORT = 8003
 SYSTEM_DIRECTORIES = ("/usr/sbin", "/sbin")
 INSTALL_HINT = "apt-get install nginx"
 TEMP_FOLDERS = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
+# nginx's $upstream_cache_status values of a request that made an origin request: in
+# the foreground, or (STALE) the background update it starts; UPDATING is served
+# stale while another one runs, HIT from the entry.
+TO_ORIGIN = frozenset({"MISS", "EXPIRED", "REVALIDATED", "STALE", "BYPASS"})
+
+
+def logged_statuses(access_log: Path, method: str, marker: str) -> Counter[str]:
+    """The ``cache=`` status of each request in ``access_log`` (``local/cache.conf``'s
+    ``cache`` format) made with ``method`` on a target that holds ``marker``."""
+    statuses: Counter[str] = Counter()
+    if not access_log.exists():
+        return statuses
+    for line in access_log.read_text(errors="replace").splitlines():
+        request, _, rest = line.partition('" ')
+        words = request.split('"', 1)[-1].split()
+        if len(words) == 3 and words[0] == method and marker in words[1]:
+            statuses[rest.split("cache=", 1)[1].split()[0]] += 1
+    return statuses
 
 
 def find_nginx(search_path: str | None = None) -> str | None:
