@@ -7,7 +7,6 @@ downloads a browser of its own.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,13 @@ OUTPUT = ROOT / "test-output"
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
+def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         skip_unless_ci(
             "chromium/chromium-driver not installed (make test installs them)",
             "chromium and chromium-driver are required",
         )
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never fetch a driver
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never fetch a driver
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
