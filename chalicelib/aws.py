@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
 
 # The services whose SDK models the deployed functions load: `make package`
-# ships these only. xray: importing the X-Ray SDK (chalicelib/tracing.py) builds
+# ships these only. xray: importing the X-Ray SDK (chalicelib/tracing/) builds
 # a client for its sampling rules. DynamoDB Streams is read by the local stack
 # and the tests (dynamodb_streams below), never by a function.
 DEPLOYED_SERVICES = ("dynamodb", "xray")

@@ -21,7 +21,7 @@ DEV_CURSOR_SECRET = "local-development-cursor-secret"
 # Items one ranking shard reads for the ties at a top-k boundary (see rankings.py).
 DEFAULT_RANKING_TIE_READ_LIMIT = 1000
 
-# What records the traces when tracing is on (chalicelib/tracing.py). The default is
+# What records the traces when tracing is on (chalicelib/tracing/). The default is
 # the one with the lower cold start as shipped (BENCHMARKS.md, section 1; the README's
 # Tracing section says what changes at the X-Ray SDK's end of support).
 TRACING_BACKENDS = ("xray-sdk", "opentelemetry")

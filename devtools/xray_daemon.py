@@ -36,7 +36,7 @@ class Node:
     tables: tuple[str, ...] = ()
     error: bool = False
     # The spans this one links to (trace id, span id): OTLP span links, or with the
-    # X-Ray SDK the metadata chalicelib/tracing.py writes ("favorites" / "links").
+    # X-Ray SDK the metadata chalicelib/tracing/xray_sdk.py writes ("favorites" / "links").
     links: tuple[tuple[str, str], ...] = ()
     link_attributes: tuple[dict[str, Any], ...] = ()  # one per link
     source: str = ""  # "xray-sdk" or "opentelemetry"

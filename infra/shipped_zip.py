@@ -58,7 +58,7 @@ UNUSED_STRAWBERRY = (
     "ext",  # the mypy plugin
     "test",
     "__main__.py",
-    # Tracing for Apollo, Datadog and OpenTelemetry (X-Ray is chalicelib/tracing.py).
+    # Tracing for Apollo, Datadog and OpenTelemetry (X-Ray is chalicelib/tracing/).
     "extensions/tracing",
 )
 # Whole distributions nothing in a function imports: packaging serves only
@@ -66,7 +66,7 @@ UNUSED_STRAWBERRY = (
 # of dateutil.tz.gettz, which neither botocore nor the app calls.
 UNUSED_TOP_LEVEL = ("packaging",)
 UNUSED_PATHS = ("dateutil/zoneinfo",)
-# X-Ray patches botocore only (chalicelib/tracing.py); its other patchers stay out.
+# X-Ray patches botocore only (chalicelib/tracing/); its other patchers stay out.
 USED_XRAY_EXT = ("__init__.py", "boto_utils.py", "util.py", "botocore", "resources")
 # Each tracing backend's distributions (top-level names; their .dist-info too). The
 # zip carries the stage's backend (TRACING_BACKEND) only: the other never loads.
@@ -74,7 +74,7 @@ TRACING_PACKAGES = {
     "opentelemetry": ("opentelemetry", "google", "protobuf"),
     "xray-sdk": ("aws_xray_sdk", "wrapt"),
 }
-# Of the OpenTelemetry SDK, only tracing loads (chalicelib/tracing.py): not its
+# Of the OpenTelemetry SDK, only tracing loads (chalicelib/tracing/): not its
 # metrics, logs, events or autoconfiguration, nor OTLP's other signals.
 UNUSED_OPENTELEMETRY = (
     "_events",

@@ -499,6 +499,6 @@ def test_each_backend_leaves_the_others_packages_out() -> None:
     ):
         assert _dropped(name, "xray-sdk"), name
         assert _dropped(name, "opentelemetry") is None, name
-    # The app imports both libraries (in chalicelib/tracing.py); either zip is complete.
+    # The app imports both libraries (in chalicelib/tracing/); either zip is complete.
     for backend in ("opentelemetry", "xray-sdk"):
         check_imports_kept(ROOT, backend)

@@ -14,6 +14,7 @@ from chalicelib.settings import (
     from_env,
     lambda_trace_header,
 )
+from chalicelib.tracing import otel, spans
 from infra.stages import ROOT
 
 TRACING_LIBRARIES = ("aws_xray_sdk", "opentelemetry", "google")
@@ -42,8 +43,8 @@ def test_the_trace_header_is_read_at_each_call_never_cached():
 
 
 def test_a_dynamodb_span_names_the_tables_the_call_touches():
-    assert tracing._table_names({"TableName": "t"}) == ["t"]
-    assert tracing._table_names({"RequestItems": {"b": {}, "a": {}}}) == ["a", "b"]
+    assert otel.table_names({"TableName": "t"}) == ["t"]
+    assert otel.table_names({"RequestItems": {"b": {}, "a": {}}}) == ["a", "b"]
     transaction = {
         "TransactItems": [
             {"Put": {"TableName": "counts"}},
@@ -51,15 +52,15 @@ def test_a_dynamodb_span_names_the_tables_the_call_touches():
             {"ConditionCheck": {"TableName": "favorites"}},
         ]
     }
-    assert tracing._table_names(transaction) == ["counts", "favorites"]
-    assert tracing._table_names({}) == []
+    assert otel.table_names(transaction) == ["counts", "favorites"]
+    assert otel.table_names({}) == []
 
 
 def test_annotation_keys_are_what_xray_accepts():
     assert tracing.annotation_key("lag-seconds.p99") == "lag_seconds_p99"
 
 
-def test_only_tracing_imports_a_tracing_library():
+def test_only_the_tracing_backends_import_a_tracing_library():
     importers = set()
     for path in [ROOT / "app.py", *(ROOT / "chalicelib").rglob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -70,12 +71,17 @@ def test_only_tracing_imports_a_tracing_library():
                 names = [node.module]
             if any(name.split(".")[0] in TRACING_LIBRARIES for name in names):
                 importers.add(path.relative_to(ROOT).as_posix())
-    assert importers == {"chalicelib/tracing.py"}
+    # Each backend its own library; the package's API and spans import none.
+    assert importers == {
+        "chalicelib/tracing/xray_sdk.py",
+        "chalicelib/tracing/otel.py",
+        "chalicelib/tracing/udp.py",
+    }
 
 
 def test_the_linked_traces_annotation_holds_whole_trace_ids_up_to_its_cap():
     ids = [f"1-69300000-{n:024x}" for n in range(60)]
-    shown = tracing._linked_traces([ids[0], ids[1], ids[0], *ids[2:]])
-    assert len(shown) <= tracing.LINKS_ANNOTATION_MAX
+    shown = spans.linked_traces([ids[0], ids[1], ids[0], *ids[2:]])
+    assert len(shown) <= spans.LINKS_ANNOTATION_MAX
     assert shown.split() == ids[: len(shown.split())]  # in order, once each, none cut
-    assert len(shown.split()) == (tracing.LINKS_ANNOTATION_MAX + 1) // 36
+    assert len(shown.split()) == (spans.LINKS_ANNOTATION_MAX + 1) // 36
