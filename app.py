@@ -17,7 +17,6 @@ from chalice.app import (
 )
 
 from chalicelib import cors, logs
-from chalicelib.erasure import handle_erasure_batch
 from chalicelib.services import Services
 from chalicelib.settings import from_environment
 from chalicelib.stream.handler import handle_stream_batch, remaining_seconds
@@ -134,6 +133,9 @@ def reconcile_counts(event: CloudWatchEvent) -> dict[str, Any]:
 @app.on_sqs_message(queue=settings.erasure_queue, batch_size=1, maximum_concurrency=2)
 def erase_favorites(event: SQSEvent) -> dict[str, Any]:
     logs.bind(request_id=getattr(event.context, "aws_request_id", None), operation="erase")
+    # Imported here: the other functions' cold starts never load the erasure.
+    from chalicelib.erasure import handle_erasure_batch  # noqa: PLC0415
+
     root = services()
     return handle_erasure_batch(
         event.to_dict().get("Records", []),

@@ -17,22 +17,24 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib import aws
-from chalicelib.documents import DocumentStore
-from chalicelib.erasure import ErasureStore
-from chalicelib.favorites import FavoritesStore
 from chalicelib.metrics import MetricSpace
-from chalicelib.rankings import RankingStore
-from chalicelib.reconcile.reconciler import Reconciler
-from chalicelib.reconcile.store import ReconcileStore
 from chalicelib.settings import Settings
 from chalicelib.stream.writer import CountsWriter
 from chalicelib.tracing import Tracer
 
+# Each function of the app loads what its members need, on first use: the stream
+# path (the one that runs most cold) never imports the API's stores, the
+# reconciliation or the erasure, nor the GraphQL layer.
 if TYPE_CHECKING:
     import strawberry
     from mypy_boto3_dynamodb import DynamoDBClient
 
     from chalicelib.api.view import FavoritesGraphQLView
+    from chalicelib.documents import DocumentStore
+    from chalicelib.erasure import ErasureStore
+    from chalicelib.favorites import FavoritesStore
+    from chalicelib.rankings import RankingStore
+    from chalicelib.reconcile.reconciler import Reconciler
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ class Services:
 
     @_once
     def favorites(self) -> FavoritesStore:
+        from chalicelib.favorites import FavoritesStore  # noqa: PLC0415
+
         settings = self.settings
         if settings.uses_dev_cursor_secret and settings.stage not in ("local", "test"):
             logger.warning(
@@ -102,6 +106,8 @@ class Services:
 
     @_once
     def documents(self) -> DocumentStore:
+        from chalicelib.documents import DocumentStore  # noqa: PLC0415
+
         settings = self.settings
         return DocumentStore(
             self.dynamodb(),
@@ -112,6 +118,8 @@ class Services:
 
     @_once
     def rankings(self) -> RankingStore:
+        from chalicelib.rankings import RankingStore  # noqa: PLC0415
+
         settings = self.settings
         return RankingStore(
             self.dynamodb(),
@@ -136,6 +144,9 @@ class Services:
 
     @_once
     def reconciler(self) -> Reconciler:
+        from chalicelib.reconcile.reconciler import Reconciler  # noqa: PLC0415
+        from chalicelib.reconcile.store import ReconcileStore  # noqa: PLC0415
+
         settings = self.settings
         store = ReconcileStore(
             self.dynamodb(),
@@ -153,6 +164,8 @@ class Services:
 
     @_once
     def eraser(self) -> ErasureStore:
+        from chalicelib.erasure import ErasureStore  # noqa: PLC0415
+
         return ErasureStore(self.dynamodb(), self.settings.favorites_table)
 
     @_once

@@ -60,6 +60,9 @@ def test_stream_handler_cold_path_never_loads_graphql():
     assert "chalicelib.stream.handler" in report["loaded"]
     assert not [m for m in report["loaded"] if m.split(".")[0] in ("strawberry", "graphql")]
     assert "chalicelib.api.schema" not in report["loaded"]
+    # Nor the other functions' modules: the API's stores, the reconciliation, the erasure.
+    others = ("api", "documents", "erasure", "favorites", "rankings", "reconcile")
+    assert [m for m in report["loaded"] if m.split(".")[1:2] in ([o] for o in others)] == []
 
 
 def test_graphql_schema_is_built_once_per_container(client, dynamodb, monkeypatch):
