@@ -20,20 +20,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.aggregation import aggregation
+from bench.api_overhead import api_overhead
+from bench.cold_start import cold_start
 from bench.dynamo import dynamodb_local, serve_bench
+from bench.freshness import freshness
+from bench.hot_bucket import hot_bucket
+from bench.rankings import PAGE_DEPTHS, ranking_pages, ranking_reads
 from bench.reads import reads
-from bench.sections import (
-    PAGE_DEPTHS,
-    ROOT,
-    Section,
-    aggregation,
-    api_overhead,
-    cold_start,
-    freshness,
-    hot_bucket,
-    ranking_pages,
-    ranking_reads,
-)
+from bench.section import ROOT, Section
 
 REPORT = ROOT / "BENCHMARKS.md"
 SECTIONS = (

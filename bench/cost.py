@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.sections import Section
+from bench.section import Section
 
 PRICES_AS_OF = "2025 (us-east-1 list prices known to the author; not re-checked from this machine)"
 WRITE_REQUEST_UNIT = 0.625 / 1e6  # USD, on-demand, after the Nov 2024 reduction

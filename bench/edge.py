@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.dynamo import batch_put, fresh_tables
-from bench.sections import ROOT, Section, _count_items, x
+from bench.section import ROOT, Section, x, zipf_count_items
 from bench.stats import figure, ratio
 from chalicelib.documents import document_hash
 from chalicelib.settings import Settings, from_environment
@@ -273,7 +273,7 @@ def edge_reads(
     settings: Settings = from_environment(environment)
     names = TableNames(settings.favorites_table, settings.counts_table, settings.documents_table)
     fresh_tables(client, names)
-    items = _count_items(range(RESTAURANTS), "ALL", settings.ranking_shards)
+    items = zipf_count_items(range(RESTAURANTS), "ALL", settings.ranking_shards)
     batch_put(client, settings.counts_table, items)
     with (
         tempfile.TemporaryDirectory(prefix="bench-edge-") as temporary,

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.sections import Section
+from bench.section import Section
 from chalicelib.reconcile.tally import Retention, Tally, in_scope
 from chalicelib.windows import format_timestamp
 

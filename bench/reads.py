@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.dynamo import COUNTS_TABLE, FAVORITES_TABLE, batch_put, fresh_tables
 from bench.edge import edge_reads
-from bench.sections import ROOT, Section, _count_items, x
+from bench.section import ROOT, Section, x, zipf_count_items
 from bench.stats import figure, timed
 from devtools.calls import CallCounter, counting
 from local.tokens import token
@@ -161,7 +161,7 @@ def home_screens(client: DynamoDBClient, runs: int) -> Section:
         "7. Home screen reads: hearts from the viewer's set, the signed-out one through the cache"
     )
     fresh_tables(client)
-    batch_put(client, COUNTS_TABLE, _count_items(range(RESTAURANTS), "ALL", 1))
+    batch_put(client, COUNTS_TABLE, zipf_count_items(range(RESTAURANTS), "ALL", 1))
     ids = [f"r{index:06d}" for index in range(RESTAURANTS)]
     # Spread over the ranking, so some of every page's rows carry a heart.
     light = ids[: LIGHT_VIEWER_FAVORITES * 4 : 4]

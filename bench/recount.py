@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.sections import Section
+from bench.section import Section
 from chalicelib.reconcile.tally import Retention, Tally
 from chalicelib.windows import format_timestamp
 from ops.recount import duck, export
