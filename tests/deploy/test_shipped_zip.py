@@ -149,8 +149,9 @@ def unpacked(packaged: Package, tmp_path: Path) -> Iterator[Path]:
         _make_writable(folder)  # so pytest can clean it up
 
 
-def _run_as_lambda(folder: Path, endpoint: str, restaurant: str) -> dict[str, Any]:
-    env = {
+def _lambda_env(endpoint: str, **extra: str) -> dict[str, str]:
+    """The shipped stage's variables on DynamoDB Local, and nothing of this process's."""
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "STAGE": "shipped",
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -162,10 +163,14 @@ def _run_as_lambda(folder: Path, endpoint: str, restaurant: str) -> dict[str, An
         "FAVORITE_COUNTS_TABLE": TABLES.counts,
         "FAVORITES_STREAM_ARN": STREAM_ARN,
         "DYNAMODB_ENDPOINT_URL": endpoint,
-        # As in Lambda, where active tracing loads the stage's tracing backend
-        # (tests/deploy/test_shipped_tracing.py reads what it sends).
-        "TRACING_ENABLED": "true",
+        **extra,
     }
+
+
+def _run_as_lambda(folder: Path, endpoint: str, restaurant: str) -> dict[str, Any]:
+    # As in Lambda, where active tracing loads the stage's tracing backend
+    # (tests/deploy/test_shipped_tracing.py reads what it sends).
+    env = _lambda_env(endpoint, TRACING_ENABLED="true")
     record = stream_record(
         "INSERT", restaurant, "u1", "2026-11-23T10:00:00Z", stream_arn=STREAM_ARN
     )
@@ -441,25 +446,15 @@ def test_the_zip_sends_the_invocations_spans_to_lambdas_daemon(
     )
     try:
         with XRayDaemon() as daemon:
-            env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "STAGE": "shipped",
-                "AWS_DEFAULT_REGION": "us-east-1",
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
-                "AWS_CONFIG_FILE": os.devnull,
-                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-                "FAVORITES_TABLE": TABLES.favorites,
-                "FAVORITE_COUNTS_TABLE": TABLES.counts,
-                "FAVORITES_STREAM_ARN": STREAM_ARN,
-                "DYNAMODB_ENDPOINT_URL": dynamodb_endpoint,
-                "TRACING_BACKEND": backend,
+            env = _lambda_env(
+                dynamodb_endpoint,
+                TRACING_BACKEND=backend,
                 # What Lambda sets for a function with active tracing.
-                "AWS_LAMBDA_FUNCTION_NAME": "favorites-shipped-aggregate",
-                "LAMBDA_TASK_ROOT": str(folder),
-                "_X_AMZN_TRACE_ID": f"Root={ROOT_ID};Parent={PARENT};Sampled=1",
-                "AWS_XRAY_DAEMON_ADDRESS": daemon.address,
-            }
+                AWS_LAMBDA_FUNCTION_NAME="favorites-shipped-aggregate",
+                LAMBDA_TASK_ROOT=str(folder),
+                _X_AMZN_TRACE_ID=f"Root={ROOT_ID};Parent={PARENT};Sampled=1",
+                AWS_XRAY_DAEMON_ADDRESS=daemon.address,
+            )
             done = subprocess.run(
                 [sys.executable, "-I", "-S", "-B", "-c", TRACED_CHILD],
                 input=json.dumps({"folder": str(folder), "stream": stream_event([record])}),
